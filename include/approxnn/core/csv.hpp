@@ -2,8 +2,8 @@
 // Minimal CSV (RFC 4180) reading and writing for approxnn's table and metadata files.
 //
 // Reading: fields separated by commas; a field may be double-quoted, with "" for a literal quote and commas or line
-// breaks inside the quotes; CRLF and LF line ends; blank lines and lines starting with '#' (outside quotes) are
-// skipped; spaces around unquoted fields are trimmed. Errors are format_error naming the source and the line.
+// breaks inside the quotes, and only blanks between the closing quote and the next comma; CRLF and LF line ends;
+// blank lines and lines whose first non-blank character is '#' are skipped; blanks around unquoted fields are trimmed. Errors are format_error naming the source and the line.
 
 #include <charconv>
 #include <cmath>
@@ -71,6 +71,11 @@ public:
                 fields.push_back(finish(field, was_quoted));
                 field.clear();
                 was_quoted = false;
+            } else if (was_quoted) {
+                if (c != ' ' && c != '\t') {
+                    throw format_error(where() + ": text after the closing quote of a field ('" + std::string(1, c) +
+                                       "')");
+                }
             } else if (c == '"' && trim(field).empty()) {
                 quoted = true;
                 was_quoted = true;
@@ -110,10 +115,12 @@ private:
     std::size_t record_line_ = 0;
 };
 
-/// The field quoted for CSV when it holds a comma, a quote, a line break or surrounding spaces.
+/// The field quoted for CSV when it holds a comma, a quote or a line break, has surrounding spaces or tabs, or starts
+/// with '#' (so that csv_reader reads it back unchanged).
 inline std::string csv_field(std::string_view text) {
     const bool needs_quotes = text.find_first_of(",\"\n\r") != std::string_view::npos ||
-                              (!text.empty() && (text.front() == ' ' || text.back() == ' ' || text.front() == '#'));
+                              (!text.empty() && (text.front() == ' ' || text.front() == '\t' || text.back() == ' ' ||
+                                                 text.back() == '\t' || text.front() == '#'));
     if (!needs_quotes) return std::string(text);
     std::string out = "\"";
     for (const char c : text) {
@@ -131,7 +138,7 @@ inline long long parse_integer(std::string_view text, const std::string& where) 
     const char* end = text.data() + text.size();
     if (begin != end && *begin == '+') ++begin;
     const auto [ptr, ec] = std::from_chars(begin, end, value);
-    if (ec != std::errc() || ptr != end || begin == end) {
+    if (ec != std::errc() || ptr != end || begin == end || (begin != text.data() && *begin == '-')) {
         throw format_error(where + ": '" + std::string(text) + "' is not an integer");
     }
     return value;
@@ -144,7 +151,8 @@ inline double parse_number(std::string_view text, const std::string& where) {
     const char* end = text.data() + text.size();
     if (begin != end && *begin == '+') ++begin;
     const auto [ptr, ec] = std::from_chars(begin, end, value);
-    if (ec != std::errc() || ptr != end || begin == end || !std::isfinite(value)) {
+    if (ec != std::errc() || ptr != end || begin == end || (begin != text.data() && *begin == '-') ||
+        !std::isfinite(value)) {
         throw format_error(where + ": '" + std::string(text) + "' is not a finite number");
     }
     return value;

@@ -102,7 +102,7 @@ public:
     [[nodiscard]] signedness operand_signedness() const noexcept { return table_.operand_signedness(); }
     [[nodiscard]] bool is_exact() const noexcept { return statistics_.wce == 0; }
 
-    /// "k=4, c=1"-style text of the parameters (empty when there are none).
+    /// "h=2 v=6"-style text of the parameters (empty when there are none).
     [[nodiscard]] std::string parameter_text() const {
         std::string text;
         for (const parameter_value& p : parameters_) {

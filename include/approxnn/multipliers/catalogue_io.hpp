@@ -1,6 +1,6 @@
 #pragma once
 // Loading a catalogue from a directory of table files plus a metadata file, and saving one the same way
-// (docs/catalogue.md describes the metadata).
+// (docs/table-files.md describes the metadata).
 //
 // Metadata, JSON (catalogue.json):
 //   { "approxnn_catalogue": 1,                                   optional format version
@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -98,7 +99,7 @@ inline std::vector<catalogue_record> read_json_metadata(const std::filesystem::p
     if (!doc.is_object()) throw format_error(file + ": the top level must be a JSON object");
     if (doc.contains("approxnn_catalogue")) {
         const nlohmann::ordered_json& version = doc["approxnn_catalogue"];
-        if (!version.is_number_integer() || version.get<int>() != 1) {
+        if (!version.is_number_integer() || version.get<long long>() != 1) {
             throw format_error(file + ": unsupported approxnn_catalogue version " + version.dump() + " (expected 1)");
         }
     }
@@ -137,8 +138,9 @@ inline std::vector<catalogue_record> read_json_metadata(const std::filesystem::p
             const nlohmann::ordered_json& p = item["parameters"];
             if (!p.is_object()) throw format_error(where + ": 'parameters' must be an object of integers");
             for (const auto& [key, value] : p.items()) {
-                if (!value.is_number_integer()) {
-                    throw format_error(where + ": parameter '" + key + "' must be an integer, got " + value.dump());
+                if (!value.is_number_integer() || value.get<long long>() < std::numeric_limits<int>::min() ||
+                    value.get<long long>() > std::numeric_limits<int>::max()) {
+                    throw format_error(where + ": parameter '" + key + "' must be an int, got " + value.dump());
                 }
                 r.parameters.push_back({key, value.get<int>()});
             }
@@ -205,9 +207,19 @@ inline table_multiplier load_record_table(const catalogue_record& r, const std::
     } catch (const parameter_error& e) {
         throw format_error(r.where + ": " + e.what());
     }
+    // The table readers name the table file; prefix the metadata file and the entry, keeping the error type.
+    const auto in_entry = [&r](auto&& load) -> table_multiplier {
+        try {
+            return load();
+        } catch (const io_error& e) {
+            throw io_error(r.where + ": " + e.what());
+        } catch (const format_error& e) {
+            throw format_error(r.where + ": " + e.what());
+        }
+    };
     table_multiplier table = [&] {
         if (format == table_format::csv) {
-            table_multiplier t = load_table_csv(path);
+            table_multiplier t = in_entry([&] { return load_table_csv(path); });
             if (r.sign && *r.sign != t.operand_signedness()) {
                 throw format_error(r.where + ": signedness '" + std::string(to_string(*r.sign)) + "' but " +
                                    path.string() + " holds a " + std::string(to_string(t.operand_signedness())) +
@@ -224,7 +236,7 @@ inline table_multiplier load_record_table(const catalogue_record& r, const std::
             throw format_error(r.where + ": 'signedness' is required for " + std::string(to_string(format)) +
                                " table files, which do not record it");
         }
-        return load_table(path, *r.sign, r.weight);
+        return in_entry([&] { return load_table(path, *r.sign, r.weight); });
     }();
     table.set_name(r.name);
     if (r.power_mw) table.set_power(synthesised_power{*r.power_mw, r.source});
@@ -313,6 +325,8 @@ inline void save_catalogue(const catalogue& c, const std::filesystem::path& dire
             throw parameter_error("cannot save multiplier '" + e.name() + "': its name is not a valid file name");
         }
     }
+    // Every table must fit the format before any file is written.
+    for (const catalogue_entry& e : c) detail::check_writable(e.table(), format);
     nlohmann::ordered_json entries = nlohmann::ordered_json::array();
     for (const catalogue_entry& e : c) {
         const std::string file = e.name() + std::string(file_extension(format));

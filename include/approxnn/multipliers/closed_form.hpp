@@ -9,7 +9,8 @@
 //                        parameters p (std::array<int, N>)
 //   is_exact(p)          whether the core equals a * b for every a, b in [0, 255]
 //   relative_power(p)    the power estimate of the design, exact = 1 (see power_model.hpp)
-// and optionally a cross-parameter constraint: constraint_holds(p) and its text, constraint.
+// and optionally a cross-parameter constraint, constraint_holds(p) with its text `constraint`, and
+// multiply_signed(a, b, p) for int8 operands when the family computes the sign-magnitude product faster directly.
 //
 // Signed operands use sign-magnitude: M(a, b) = sgn(a) sgn(b) M_u(|a|, |b|) with sgn(0) = 0 (|-128| = 128 still
 // fits the 8-bit unsigned core). Unsigned operands use the core directly, so M(0, b) may be non-zero for a design
@@ -103,12 +104,13 @@ constexpr std::int32_t sign_magnitude_product(Operand a, Operand b, const Core& 
     if constexpr (std::is_unsigned_v<Operand>) {
         return static_cast<std::int32_t>(core(std::uint32_t{a}, std::uint32_t{b}));
     } else {
-        if (a == 0 || b == 0) return 0;
         const int sa = a;
         const int sb = b;
         const auto magnitude = static_cast<std::int32_t>(
             core(static_cast<std::uint32_t>(sa < 0 ? -sa : sa), static_cast<std::uint32_t>(sb < 0 ? -sb : sb)));
-        return (sa < 0) != (sb < 0) ? -magnitude : magnitude;
+        const std::int32_t negate = (sa ^ sb) >> 31;  // -1 when the signs differ, else 0
+        const std::int32_t product = (magnitude ^ negate) - negate;
+        return (sa != 0 && sb != 0) ? product : 0;  // sgn(0) = 0
     }
 }
 
@@ -159,6 +161,9 @@ struct closed_form {
     }
 
     static constexpr product_type multiply(operand_type a, operand_type b) noexcept {
+        if constexpr (requires { F::multiply_signed(std::int32_t{}, std::int32_t{}, parameter_values); }) {
+            if constexpr (is_signed) return F::multiply_signed(a, b, parameter_values);
+        }
         return sign_magnitude_product(
             a, b, [](std::uint32_t x, std::uint32_t y) noexcept { return F::multiply(x, y, parameter_values); });
     }

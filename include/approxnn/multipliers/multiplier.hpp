@@ -161,6 +161,12 @@ template <class M>
 struct parameters_from<M, true> {
     static constexpr auto parameters = M::parameters;
 };
+template <class M, bool = requires { typename M::family; }>
+struct family_from {};
+template <class M>
+struct family_from<M, true> {
+    using family = typename M::family;
+};
 template <class M, bool = has_power_estimate<M>>
 struct power_estimate_from {};
 template <class M>
@@ -174,7 +180,7 @@ namespace multipliers {
 /// M with its arguments exchanged: swapped<M>::multiply(a, b) == M::multiply(b, a), and the weight moves with them.
 /// Use it to give the weight the other input of a non-commutative design.
 template <multiplier M>
-struct swapped : detail::parameters_from<M>, detail::power_estimate_from<M> {
+struct swapped : detail::parameters_from<M>, detail::family_from<M>, detail::power_estimate_from<M> {
     using operand_type = operand_t<M>;
     using product_type = product_t<M>;
     static constexpr bool is_signed = M::is_signed;

@@ -13,13 +13,17 @@
 
 namespace approxnn::multipliers::power_model {
 
-/// GE areas of a generic static CMOS cell library (NAND2 = 1).
-inline constexpr double and2 = 4.0 / 3.0;
-inline constexpr double or2 = 4.0 / 3.0;
-inline constexpr double xor2 = 7.0 / 3.0;
-inline constexpr double mux2 = 7.0 / 3.0;
-inline constexpr double half_adder = xor2 + and2;
-inline constexpr double full_adder = 2 * xor2 + 2 * and2 + or2;
+/// An area in thirds of a gate equivalent (GE, NAND2 = 1). Every cell area below is a whole number of thirds, so
+/// costs are exact integers and an estimate is one division, identical at compile time and at run time.
+using gate_cost = long long;
+
+/// Areas of a generic static CMOS cell library, in thirds of a GE (AND2 = 4/3 GE, XOR2 = 7/3 GE, ...).
+inline constexpr gate_cost and2 = 4;
+inline constexpr gate_cost or2 = 4;
+inline constexpr gate_cost xor2 = 7;
+inline constexpr gate_cost mux2 = 7;
+inline constexpr gate_cost half_adder = xor2 + and2;
+inline constexpr gate_cost full_adder = 2 * xor2 + 2 * and2 + or2;
 
 /// Number of bits of weight 2^c to be summed, for columns c = 0..31.
 using column_heights = std::array<int, 32>;
@@ -52,7 +56,7 @@ constexpr adder_count reduction_adders(const column_heights& heights) noexcept {
     return count;
 }
 
-constexpr double reduction_cost(const column_heights& heights) noexcept {
+constexpr gate_cost reduction_cost(const column_heights& heights) noexcept {
     const adder_count n = reduction_adders(heights);
     return n.full * full_adder + n.half * half_adder;
 }
@@ -64,7 +68,7 @@ inline constexpr partial_product_mask all_partial_products = ~partial_product_ma
 
 /// Cost of an array multiplier keeping the partial products in `kept`, plus constant one-bits in `constant`
 /// (hard-wired bits of a correction term, summed like partial products but needing no AND gate).
-constexpr double partial_product_array_cost(partial_product_mask kept, std::uint32_t constant = 0) noexcept {
+constexpr gate_cost partial_product_array_cost(partial_product_mask kept, std::uint32_t constant = 0) noexcept {
     column_heights heights{};
     int gates = 0;
     for (int j = 0; j < 8; ++j) {
@@ -82,10 +86,15 @@ constexpr double partial_product_array_cost(partial_product_mask kept, std::uint
 }
 
 /// Cost of the exact 8x8 array multiplier: the normalisation of every relative estimate.
-inline constexpr double exact_array_cost = partial_product_array_cost(all_partial_products);
+inline constexpr gate_cost exact_array_cost = partial_product_array_cost(all_partial_products);
+
+/// A cost relative to the exact 8x8 array multiplier.
+constexpr double relative_to_exact(gate_cost cost) noexcept {
+    return static_cast<double>(cost) / static_cast<double>(exact_array_cost);
+}
 
 /// Cost of a k x k array multiplier (k <= 8).
-constexpr double square_array_cost(int k) noexcept {
+constexpr gate_cost square_array_cost(int k) noexcept {
     partial_product_mask kept = 0;
     for (int j = 0; j < k; ++j) {
         for (int i = 0; i < k; ++i) kept |= partial_product_mask{1} << (8 * j + i);
@@ -101,16 +110,16 @@ constexpr int ceil_log2(int x) noexcept {
 
 /// Leading-one detector with position encoder for a `width`-bit operand: a priority chain (one AND and one OR
 /// per bit) and a binary encoder (log2(width) OR trees of width/2 inputs).
-constexpr double leading_one_detector(int width) noexcept {
+constexpr gate_cost leading_one_detector(int width) noexcept {
     return width * (and2 + or2) + ceil_log2(width) * (width / 2) * or2;
 }
 
 /// Logarithmic barrel shifter producing `width` output bits, shifting by 0..max_shift positions.
-constexpr double barrel_shifter(int width, int max_shift) noexcept {
+constexpr gate_cost barrel_shifter(int width, int max_shift) noexcept {
     return width * ceil_log2(max_shift + 1) * mux2;
 }
 
 /// Ripple-carry adder of `width` bits.
-constexpr double ripple_adder(int width) noexcept { return width * full_adder; }
+constexpr gate_cost ripple_adder(int width) noexcept { return width * full_adder; }
 
 }  // namespace approxnn::multipliers::power_model

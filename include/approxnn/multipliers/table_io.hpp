@@ -98,7 +98,7 @@ void write_file_atomically(const std::filesystem::path& path, Writer&& write) {
     temporary += ".partial";
     {
         std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-        if (!out) throw io_error("cannot open '" + temporary.string() + "' for writing");
+        if (!out) throw io_error("cannot write '" + path.string() + "' (is its directory missing or read-only?)");
         write(out);
         out.flush();
         if (!out) {
@@ -135,6 +135,14 @@ inline void check_product_range(const table_multiplier& t, long long lo, long lo
         }
     }
 }
+
+/// Throws format_error unless `format` (npy: int32) can hold every product of t.
+inline void check_writable(const table_multiplier& t, table_format format) {
+    if (format == table_format::tfapprox) {
+        const long long offset = t.is_signed() ? 32768 : 0;
+        check_product_range(t, -offset, 65535 - offset, "TFApprox");
+    }
+}
 }  // namespace detail
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -164,8 +172,8 @@ inline table_multiplier read_tfapprox(std::istream& in, signedness s, operand_po
 
 /// Writes a TFApprox table; throws format_error (before writing anything) when a product does not fit.
 inline void write_tfapprox(const table_multiplier& t, std::ostream& out) {
+    detail::check_writable(t, table_format::tfapprox);
     const long long offset = t.is_signed() ? 32768 : 0;
-    detail::check_product_range(t, -offset, 65535 - offset, "TFApprox");
     std::string data(tfapprox_bytes, '\0');
     const auto products = t.products();
     for (std::size_t i = 0; i < table_entries; ++i) {

@@ -36,7 +36,7 @@ struct broken_array_family {
                 if (i + j >= p[1]) kept |= power_model::partial_product_mask{1} << (8 * j + i);
             }
         }
-        return power_model::partial_product_array_cost(kept) / power_model::exact_array_cost;
+        return power_model::relative_to_exact(power_model::partial_product_array_cost(kept));
     }
 };
 

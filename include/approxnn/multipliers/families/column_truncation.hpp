@@ -56,8 +56,7 @@ struct column_truncation_family {
     }
     static constexpr bool is_exact(const std::array<int, 1>& p) noexcept { return p[0] == 0; }
     static constexpr double relative_power(const std::array<int, 1>& p) noexcept {
-        return power_model::partial_product_array_cost(detail::columns_from_mask(p[0])) /
-               power_model::exact_array_cost;
+        return power_model::relative_to_exact(power_model::partial_product_array_cost(detail::columns_from_mask(p[0])));
     }
 };
 
@@ -72,9 +71,8 @@ struct column_truncation_corrected_family {
     // k = 1 removes a0*b0 and adds round(1/4) = 0: inexact. Only k = 0 is exact.
     static constexpr bool is_exact(const std::array<int, 1>& p) noexcept { return p[0] == 0; }
     static constexpr double relative_power(const std::array<int, 1>& p) noexcept {
-        return power_model::partial_product_array_cost(detail::columns_from_mask(p[0]),
-                                                       detail::column_truncation_correction(p[0])) /
-               power_model::exact_array_cost;
+        return power_model::relative_to_exact(power_model::partial_product_array_cost(
+            detail::columns_from_mask(p[0]), detail::column_truncation_correction(p[0])));
     }
 };
 

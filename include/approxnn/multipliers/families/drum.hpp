@@ -40,9 +40,9 @@ struct drum_family {
     static constexpr double relative_power(const std::array<int, 1>& p) noexcept {
         namespace pm = power_model;
         const int k = p[0];
-        const double cost = 2 * (pm::leading_one_detector(8) + pm::barrel_shifter(k, 8 - k) + pm::or2) +
+        const pm::gate_cost cost = 2 * (pm::leading_one_detector(8) + pm::barrel_shifter(k, 8 - k) + pm::or2) +
                             pm::square_array_cost(k) + pm::barrel_shifter(2 * k, 2 * (8 - k)) + pm::ripple_adder(3);
-        return cost / pm::exact_array_cost;
+        return pm::relative_to_exact(cost);
     }
 };
 

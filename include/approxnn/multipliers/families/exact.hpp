@@ -16,6 +16,10 @@ struct exact_family {
     static constexpr std::uint32_t multiply(std::uint32_t a, std::uint32_t b, const std::array<int, 0>&) noexcept {
         return a * b;
     }
+    /// For int8 operands, sign-magnitude of the exact core is the two's-complement product.
+    static constexpr std::int32_t multiply_signed(std::int32_t a, std::int32_t b, const std::array<int, 0>&) noexcept {
+        return a * b;
+    }
     static constexpr bool is_exact(const std::array<int, 0>&) noexcept { return true; }
     static constexpr double relative_power(const std::array<int, 0>&) noexcept { return 1.0; }
 };

@@ -36,7 +36,7 @@ struct kulkarni_family {
                 for (int bit = 0; bit < 3; ++bit) ++heights[static_cast<std::size_t>(2 * (i + j) + bit)];
             }
         }
-        return (16 * (4 * pm::and2 + pm::or2) + pm::reduction_cost(heights)) / pm::exact_array_cost;
+        return pm::relative_to_exact(16 * (4 * pm::and2 + pm::or2) + pm::reduction_cost(heights));
     }
 };
 

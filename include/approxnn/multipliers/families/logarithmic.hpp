@@ -40,7 +40,7 @@ constexpr std::uint32_t logarithmic_product(std::uint32_t a, std::uint32_t b, st
 
 /// Two leading-one detectors, two normalising shifters (7 fraction bits, shift 0..7), a 7-bit fraction adder, a
 /// 3-bit characteristic adder, and the antilogarithm shifter (16 output bits, shift 0..15).
-constexpr double logarithmic_cost() noexcept {
+constexpr power_model::gate_cost logarithmic_cost() noexcept {
     namespace pm = power_model;
     return 2 * (pm::leading_one_detector(8) + pm::barrel_shifter(7, 7)) + pm::ripple_adder(7) + pm::ripple_adder(3) +
            pm::barrel_shifter(16, 15);
@@ -56,7 +56,7 @@ struct mitchell_family {
     }
     static constexpr bool is_exact(const std::array<int, 0>&) noexcept { return false; }
     static constexpr double relative_power(const std::array<int, 0>&) noexcept {
-        return detail::logarithmic_cost() / power_model::exact_array_cost;
+        return power_model::relative_to_exact(detail::logarithmic_cost());
     }
 };
 
@@ -73,7 +73,7 @@ struct mbm_family {
     /// (7 multiplexers).
     static constexpr double relative_power(const std::array<int, 1>&) noexcept {
         namespace pm = power_model;
-        return (detail::logarithmic_cost() + 7 * pm::half_adder + 7 * pm::mux2) / pm::exact_array_cost;
+        return pm::relative_to_exact(detail::logarithmic_cost() + 7 * pm::half_adder + 7 * pm::mux2);
     }
 };
 

@@ -26,7 +26,7 @@ struct operand_truncation_family {
         for (int j = p[0]; j < 8; ++j) {
             for (int i = p[0]; i < 8; ++i) kept |= power_model::partial_product_mask{1} << (8 * j + i);
         }
-        return power_model::partial_product_array_cost(kept) / power_model::exact_array_cost;
+        return power_model::relative_to_exact(power_model::partial_product_array_cost(kept));
     }
 };
 

@@ -33,7 +33,7 @@ struct perforation_family {
             if ((perforated_rows(p) >> j) & 1U) continue;
             for (int i = 0; i < 8; ++i) kept |= power_model::partial_product_mask{1} << (8 * j + i);
         }
-        return power_model::partial_product_array_cost(kept) / power_model::exact_array_cost;
+        return power_model::relative_to_exact(power_model::partial_product_array_cost(kept));
     }
 };
 

@@ -35,9 +35,9 @@ struct roba_family {
     /// three-operand adder (one carry-save row and one ripple adder).
     static constexpr double relative_power(const std::array<int, 0>&) noexcept {
         namespace pm = power_model;
-        const double cost = 2 * (pm::leading_one_detector(8) + 8 * pm::and2) + 2 * pm::barrel_shifter(16, 8) +
+        const pm::gate_cost cost = 2 * (pm::leading_one_detector(8) + 8 * pm::and2) + 2 * pm::barrel_shifter(16, 8) +
                             pm::ripple_adder(4) + 17 * pm::and2 + 2 * pm::ripple_adder(17);
-        return cost / pm::exact_array_cost;
+        return pm::relative_to_exact(cost);
     }
 };
 
