@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages approxnn's build, tests and examples need, when any is missing.
+# Usage: tools/dependencies.sh            (as root, or with sudo available)
+# Sourced by tools/main.sh and tools/test.sh.
+set -euo pipefail
+
+APPROXNN_PACKAGES=(
+  g++ clang-14 libclang-rt-14-dev cmake ninja-build
+  xtensor-dev libxtensor-dev xtl-dev libxsimd-dev nlohmann-json3-dev
+  doctest-dev libbenchmark-dev libcli11-dev
+  gnuplot-nox
+)
+
+approxnn_install_dependencies() {
+  local missing=()
+  local package
+  for package in "${APPROXNN_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$package")
+    fi
+  done
+  if ((${#missing[@]} == 0)); then
+    return 0
+  fi
+  echo "approxnn: installing missing Debian packages: ${missing[*]}"
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null 2>&1; then
+      sudo=(sudo)
+    else
+      echo "approxnn: these packages are missing and this is not root (and sudo is not available): ${missing[*]}" >&2
+      return 1
+    fi
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  if ! "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"; then
+    "${sudo[@]}" apt-get update
+    "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+  fi
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  approxnn_install_dependencies
+fi
