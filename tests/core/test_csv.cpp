@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include "test_support.hpp"
+
 #include <sstream>
 #include <string>
 #include <vector>
@@ -42,7 +44,7 @@ std::string format_error_message(F&& f) {
     return "<no exception>";
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using test_support::contains;
 
 /// `text` in single quotes, as the parse functions quote it in their messages.
 std::string quoted(const std::string& text) {

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include "test_support.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -36,53 +38,17 @@ using am::table_multiplier;
 
 constexpr signedness u8 = signedness::unsigned_operands;
 constexpr signedness s8 = signedness::signed_operands;
+using test_support::check_throws_with;
+using test_support::contains;
+using test_support::write_bytes;
 
-/// A scratch directory under APPROXNN_TEST_WORK_DIR, emptied on creation and removed at the end.
-class scratch_dir {
-public:
-    explicit scratch_dir(const std::string& name) : path_(fs::path(APPROXNN_TEST_WORK_DIR) / "catalogue" / name) {
-        fs::remove_all(path_);
-        fs::create_directories(path_);
-    }
-    ~scratch_dir() {
-        std::error_code ignored;
-        fs::remove_all(path_, ignored);
-        fs::remove(path_.parent_path(), ignored);  // only succeeds once the last scratch directory is gone
-    }
-    scratch_dir(const scratch_dir&) = delete;
-    scratch_dir& operator=(const scratch_dir&) = delete;
-    [[nodiscard]] const fs::path& path() const { return path_; }
-    [[nodiscard]] fs::path operator/(const std::string& file) const { return path_ / file; }
-
-private:
-    fs::path path_;
+/// A scratch directory for this file's tests.
+struct scratch_dir : test_support::scratch_dir {
+    explicit scratch_dir(const std::string& name) : test_support::scratch_dir("catalogue", name) {}
 };
 
-void write_text(const fs::path& path, const std::string& text) {
-    fs::create_directories(path.parent_path());
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << text;
-}
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
-/// Checks that f throws an E whose message contains every part.
-template <class E, class F>
-void check_throws_with(F&& f, std::initializer_list<std::string> parts) {
-    try {
-        f();
-    } catch (const E& e) {
-        const std::string message = e.what();
-        for (const std::string& part : parts) {
-            CHECK_MESSAGE(contains(message, part), "the message '" << message << "' does not mention '" << part << "'");
-        }
-        return;
-    } catch (const std::exception& e) {
-        FAIL_CHECK("wrong exception type, message: " << e.what());
-        return;
-    }
-    FAIL_CHECK("no exception thrown");
-}
 
 /// Saves t as `file` under dir (creating subdirectories).
 void save(const scratch_dir& dir, const std::string& file, const table_multiplier& t) {
@@ -465,7 +431,7 @@ TEST_CASE("load_catalogue of a user directory") {
         save(dir, "a/mul8u_exact.bin", exact_u);
         save(dir, "a/mul8u_ct4.bin", ct4);
         save(dir, "a/tables/mul8s_bam.npy", bam);
-        write_text(dir / "a/catalogue.json", R"({
+        write_bytes(dir / "a/catalogue.json", R"({
   "approxnn_catalogue": 1,
   "exact_power_mw": {"unsigned": 0.391, "signed": 0.425},
   "multipliers": [
@@ -513,7 +479,7 @@ TEST_CASE("load_catalogue of a user directory") {
     SUBCASE("an exact table with power_mw is the reference, wherever it is listed") {
         save(dir, "b/approx.csv", perf);
         save(dir, "b/ref.npy", exact_s);
-        write_text(dir / "b/catalogue.json", R"({"multipliers": [
+        write_bytes(dir / "b/catalogue.json", R"({"multipliers": [
     {"file": "approx.csv", "power_mw": 0.1, "source": "synthesis"},
     {"file": "ref.npy", "signedness": "signed", "power_mw": 0.4}
 ]})");
@@ -530,7 +496,7 @@ TEST_CASE("load_catalogue of a user directory") {
         save(dir, "c/half.bin", ct4);
         save(dir, "c/est.bin", bam_w);
         save(dir, "c/both.bin", exact_u);
-        write_text(dir / "c/catalogue.json", R"({"approxnn_catalogue": 1, "multipliers": [
+        write_bytes(dir / "c/catalogue.json", R"({"approxnn_catalogue": 1, "multipliers": [
     {"file": "half.bin", "signedness": "unsigned", "relative_power": 0.6},
     {"file": "est.bin", "signedness": "unsigned", "weight_operand": "first", "relative_power": 0.45,
      "power_origin": "estimated", "source": "my model"},
@@ -550,7 +516,7 @@ TEST_CASE("load_catalogue of a user directory") {
         save(dir, "d/exact_u8.bin", exact_u);
         save(dir, "d/bam_w1.bin", bam_w);
         save(dir, "d/tables/perf.csv", perf);
-        write_text(dir / "d/catalogue.csv",
+        write_bytes(dir / "d/catalogue.csv",
                    "# user catalogue\n"
                    "name,file,signedness,weight_operand,power_mw,relative_power,source,family,power_origin\n"
                    "exact,exact_u8.bin,unsigned,second,0.391,,\"EvoApproxLib, PDK45\",table,\n"
@@ -579,10 +545,10 @@ TEST_CASE("load_catalogue of a user directory") {
 
     SUBCASE("catalogue.json is preferred when both metadata files are present") {
         save(dir, "e/t.bin", exact_u);
-        write_text(dir / "e/catalogue.json",
+        write_bytes(dir / "e/catalogue.json",
                    R"({"multipliers": [{"name": "from_json", "file": "t.bin", "signedness": "unsigned",
                         "relative_power": 1}]})");
-        write_text(dir / "e/catalogue.csv", "name,file,signedness,relative_power\nfrom_csv,t.bin,unsigned,1\n");
+        write_bytes(dir / "e/catalogue.csv", "name,file,signedness,relative_power\nfrom_csv,t.bin,unsigned,1\n");
         CHECK(am::catalogue_metadata_path(dir / "e") == dir / "e" / "catalogue.json");
         CHECK(am::load_catalogue(dir / "e")[0].name() == "from_json");
         CHECK(am::load_catalogue(dir / "e" / "catalogue.csv")[0].name() == "from_csv");
@@ -595,7 +561,7 @@ TEST_CASE("load_catalogue errors name the metadata file and the entry") {
     save(dir, "approx_u8.bin", table_multiplier::from_policy<am::column_truncation<std::uint8_t, 4>>());
     save(dir, "signed.csv", table_multiplier::exact(s8));
     const auto json = [&](const std::string& name, const std::string& text) {
-        write_text(dir / name / "catalogue.json", text);
+        write_bytes(dir / name / "catalogue.json", text);
         return (dir / name / "catalogue.json").string();
     };
 
@@ -655,7 +621,7 @@ TEST_CASE("load_catalogue errors name the metadata file and the entry") {
                                               {meta, "'ghost'", "ghost.bin"});
     }
     SUBCASE("a corrupt table file is a format_error naming the entry") {
-        write_text(dir / "corrupt" / "short.bin", "too short");
+        write_bytes(dir / "corrupt" / "short.bin", "too short");
         const std::string meta = json("corrupt", R"({"multipliers": [
             {"name": "short", "file": "short.bin", "signedness": "unsigned", "relative_power": 1}]})");
         check_throws_with<approxnn::format_error>([&] { (void)am::load_catalogue(dir / "corrupt"); },
@@ -696,28 +662,28 @@ TEST_CASE("load_catalogue errors name the metadata file and the entry") {
                                                   {meta, "multipliers[1]", "'dup'"});
     }
     SUBCASE("CSV metadata with an unknown column") {
-        write_text(dir / "csv_column" / "catalogue.csv",
+        write_bytes(dir / "csv_column" / "catalogue.csv",
                    "name,file,signedness,relative_power,colour\nx,../t_u8.bin,unsigned,1,red\n");
         check_throws_with<approxnn::format_error>([&] { (void)am::load_catalogue(dir / "csv_column"); },
                                                   {(dir / "csv_column" / "catalogue.csv").string() + ":1", "'colour'"});
     }
     SUBCASE("CSV metadata: duplicate names, bad numbers, wrong field counts") {
         const fs::path meta = dir / "csv_rows" / "catalogue.csv";
-        write_text(meta, "name,file,signedness,relative_power\n"
+        write_bytes(meta, "name,file,signedness,relative_power\n"
                          "dup,../t_u8.bin,unsigned,1\n"
                          "dup,../approx_u8.bin,unsigned,0.5\n");
         check_throws_with<approxnn::format_error>([&] { (void)am::load_catalogue(meta); },
                                                   {meta.string() + ":3", "'dup'"});
-        write_text(meta, "name,file,signedness,power_mw\nbad,../t_u8.bin,unsigned,lots\n");
+        write_bytes(meta, "name,file,signedness,power_mw\nbad,../t_u8.bin,unsigned,lots\n");
         check_throws_with<approxnn::format_error>([&] { (void)am::load_catalogue(meta); },
                                                   {meta.string() + ":2", "'bad'", "'lots'"});
-        write_text(meta, "name,file,signedness,relative_power\nshort,../t_u8.bin,unsigned\n");
+        write_bytes(meta, "name,file,signedness,relative_power\nshort,../t_u8.bin,unsigned\n");
         check_throws_with<approxnn::format_error>([&] { (void)am::load_catalogue(meta); },
                                                   {meta.string() + ":2", "expected 4 fields, got 3"});
-        write_text(meta, "name,file,signedness,relative_power\nnopower,../t_u8.bin,unsigned,\n");
+        write_bytes(meta, "name,file,signedness,relative_power\nnopower,../t_u8.bin,unsigned,\n");
         check_throws_with<approxnn::format_error>([&] { (void)am::load_catalogue(meta); },
                                                   {meta.string() + ":2", "'nopower'", "power"});
-        write_text(meta, "name,file,signedness,relative_power\nghost,ghost.bin,unsigned,1\n");
+        write_bytes(meta, "name,file,signedness,relative_power\nghost,ghost.bin,unsigned,1\n");
         check_throws_with<approxnn::io_error>([&] { (void)am::load_catalogue(meta); },
                                               {meta.string() + ":2", "'ghost'", "ghost.bin"});
     }
@@ -725,7 +691,7 @@ TEST_CASE("load_catalogue errors name the metadata file and the entry") {
         fs::create_directories(dir / "empty");
         check_throws_with<approxnn::io_error>([&] { (void)am::load_catalogue(dir / "empty"); },
                                               {(dir / "empty").string()});
-        write_text(dir / "other" / "catalogue.yaml", "multipliers: []\n");
+        write_bytes(dir / "other" / "catalogue.yaml", "multipliers: []\n");
         check_throws_with<approxnn::parameter_error>(
             [&] { (void)am::load_catalogue(dir / "other" / "catalogue.yaml"); }, {"catalogue.yaml"});
         check_throws_with<approxnn::io_error>([&] { (void)am::load_catalogue(dir / "nowhere" / "catalogue.json"); },

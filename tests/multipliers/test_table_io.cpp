@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include "test_support.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
@@ -29,59 +31,22 @@ using am::table_multiplier;
 
 constexpr signedness u8 = signedness::unsigned_operands;
 constexpr signedness s8 = signedness::signed_operands;
+using test_support::check_throws_with;
+using test_support::contains;
+using test_support::read_bytes;
+using test_support::write_bytes;
+
+/// A scratch directory for this file's tests.
+struct scratch_dir : test_support::scratch_dir {
+    explicit scratch_dir(const std::string& name) : test_support::scratch_dir("table_io", name) {}
+};
 constexpr std::int32_t int32_min = std::numeric_limits<std::int32_t>::min();
 constexpr std::int32_t int32_max = std::numeric_limits<std::int32_t>::max();
 
-/// A scratch directory under APPROXNN_TEST_WORK_DIR, emptied on creation and removed at the end.
-class scratch_dir {
-public:
-    explicit scratch_dir(const std::string& name) : path_(fs::path(APPROXNN_TEST_WORK_DIR) / "table_io" / name) {
-        fs::remove_all(path_);
-        fs::create_directories(path_);
-    }
-    ~scratch_dir() {
-        std::error_code ignored;
-        fs::remove_all(path_, ignored);
-        fs::remove(path_.parent_path(), ignored);  // only succeeds once the last scratch directory is gone
-    }
-    scratch_dir(const scratch_dir&) = delete;
-    scratch_dir& operator=(const scratch_dir&) = delete;
-    [[nodiscard]] const fs::path& path() const { return path_; }
-    [[nodiscard]] fs::path operator/(const std::string& file) const { return path_ / file; }
 
-private:
-    fs::path path_;
-};
 
-std::string read_bytes(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
-void write_bytes(const fs::path& path, const std::string& bytes) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-/// Checks that f throws exactly an E (not another approxnn::error) whose message contains every part.
-template <class E, class F>
-void check_throws_with(F&& f, std::initializer_list<std::string> parts) {
-    try {
-        f();
-    } catch (const E& e) {
-        const std::string message = e.what();
-        for (const std::string& part : parts) {
-            CHECK_MESSAGE(contains(message, part), "the message '" << message << "' does not mention '" << part << "'");
-        }
-        return;
-    } catch (const std::exception& e) {
-        FAIL_CHECK("wrong exception type, message: " << e.what());
-        return;
-    }
-    FAIL_CHECK("no exception thrown");
-}
 
 /// The operand value of raw byte `code`.
 int value_of(int code, signedness s) { return s == s8 && code > 127 ? code - 256 : code; }
