@@ -5,6 +5,8 @@
 #include "approxnn/core/config.hpp"
 #include "approxnn/core/csv.hpp"
 #include "approxnn/core/error.hpp"
+#include "approxnn/core/fixed_point.hpp"
+#include "approxnn/core/output_stage.hpp"
 #include "approxnn/multipliers/catalogue.hpp"
 #include "approxnn/multipliers/catalogue_io.hpp"
 #include "approxnn/multipliers/closed_form.hpp"
