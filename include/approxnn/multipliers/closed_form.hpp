@@ -9,8 +9,9 @@
 //                        parameters p (std::array<int, N>)
 //   is_exact(p)          whether the core equals a * b for every a, b in [0, 255]
 //   relative_power(p)    the power estimate of the design, exact = 1 (see power_model.hpp)
-// and optionally a cross-parameter constraint, constraint_holds(p) with its text `constraint`, and
-// multiply_signed(a, b, p) for int8 operands when the family computes the sign-magnitude product faster directly.
+// and optionally: a cross-parameter constraint, constraint_holds(p) with its text `constraint`;
+// multiply_signed(a, b, p) for int8 operands when the family computes the sign-magnitude product faster directly;
+// array(p), the partial_product_array the core equals, for designs that keep a subset of the 8x8 array.
 //
 // Signed operands use sign-magnitude: M(a, b) = sgn(a) sgn(b) M_u(|a|, |b|) with sgn(0) = 0 (|-128| = 128 still
 // fits the 8-bit unsigned core). Unsigned operands use the core directly, so M(0, b) may be non-zero for a design
@@ -28,6 +29,7 @@
 
 #include "approxnn/core/error.hpp"
 #include "approxnn/multipliers/multiplier.hpp"
+#include "approxnn/multipliers/partial_product_array.hpp"
 
 namespace approxnn::multipliers {
 
@@ -134,10 +136,20 @@ constexpr auto named_parameters(const family_parameters<F>& values, std::index_s
 }
 }  // namespace detail
 
+namespace detail {
+template <class F, auto Values, bool = requires { F::array(Values); }>
+struct array_design_of {};
+template <class F, auto Values>
+struct array_design_of<F, Values, true> {
+    /// The partial-product array the unsigned core equals (see partial_product_array.hpp).
+    static constexpr partial_product_array partial_products = F::array(Values);
+};
+}  // namespace detail
+
 /// The multiplier policy of family F with parameters P... for Operand codes (int8: sign-magnitude; uint8: the core).
 /// The weight is the second operand; use swapped<> for the other assignment.
 template <operand_code Operand, design_family F, int... P>
-struct closed_form {
+struct closed_form : detail::array_design_of<F, family_parameters<F>{P...}> {
     static_assert(sizeof...(P) == std::tuple_size_v<family_parameters<F>>,
                   "approxnn: wrong number of parameters for this multiplier family (see its parameter_specs)");
     static_assert(parameters_valid<F>(family_parameters<F>{P...}),

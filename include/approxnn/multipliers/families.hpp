@@ -9,6 +9,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -25,6 +26,7 @@
 #include "approxnn/multipliers/families/operand_truncation.hpp"
 #include "approxnn/multipliers/families/perforation.hpp"
 #include "approxnn/multipliers/families/roba.hpp"
+#include "approxnn/multipliers/partial_product_array.hpp"
 #include "approxnn/multipliers/table.hpp"
 
 namespace approxnn::multipliers {
@@ -39,6 +41,8 @@ struct family_info {
     /// The unsigned core for a, b in [0, 255]; values must be valid.
     std::uint32_t (*core)(std::uint32_t a, std::uint32_t b, std::span<const int> values) noexcept;
     bool (*is_exact)(std::span<const int> values) noexcept;
+    /// For designs that keep a subset of the partial-product array: writes it to `out` and returns true.
+    bool (*partial_products)(std::span<const int> values, partial_product_array& out) noexcept;
     double (*relative_power)(std::span<const int> values) noexcept;
 };
 
@@ -70,6 +74,16 @@ constexpr family_info make_family_info() noexcept {
             return F::multiply(a, b, to_parameters<F>(values));
         },
         [](std::span<const int> values) noexcept { return F::is_exact(to_parameters<F>(values)); },
+        [](std::span<const int> values, partial_product_array& out) noexcept {
+            if constexpr (requires { F::array(to_parameters<F>(values)); }) {
+                out = F::array(to_parameters<F>(values));
+                return true;
+            } else {
+                (void)values;
+                (void)out;
+                return false;
+            }
+        },
         [](std::span<const int> values) noexcept { return static_cast<double>(F::relative_power(to_parameters<F>(values))); },
     };
 }
@@ -204,6 +218,13 @@ public:
     }
 
     [[nodiscard]] bool is_exact() const noexcept { return family_->is_exact(values_); }
+
+    /// The partial-product array of designs that keep a subset of it (column/operand truncation, BAM, perforation).
+    [[nodiscard]] std::optional<partial_product_array> partial_products() const noexcept {
+        partial_product_array d;
+        if (!family_->partial_products(values_, d)) return std::nullopt;
+        return d;
+    }
 
     /// The design's power estimate relative to the exact multiplier (see power_model.hpp).
     [[nodiscard]] double relative_power() const noexcept { return family_->relative_power(values_); }

@@ -11,6 +11,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "approxnn/multipliers/partial_product_array.hpp"
+
 namespace approxnn::multipliers::power_model {
 
 /// An area in thirds of a gate equivalent (GE, NAND2 = 1). Every cell area below is a whole number of thirds, so
@@ -87,6 +89,11 @@ constexpr gate_cost partial_product_array_cost(partial_product_mask kept, std::u
 
 /// Cost of the exact 8x8 array multiplier: the normalisation of every relative estimate.
 inline constexpr gate_cost exact_array_cost = partial_product_array_cost(all_partial_products);
+
+/// Cost of an array design: its kept partial products and its constant's one-bits.
+constexpr gate_cost array_design_cost(const partial_product_array& design) noexcept {
+    return partial_product_array_cost(design.kept, design.constant);
+}
 
 /// A cost relative to the exact 8x8 array multiplier.
 constexpr double relative_to_exact(gate_cost cost) noexcept {

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "approxnn/multipliers/closed_form.hpp"
+#include "approxnn/multipliers/partial_product_array.hpp"
 #include "approxnn/multipliers/power_model.hpp"
 
 namespace approxnn::multipliers {
@@ -35,15 +36,6 @@ constexpr std::uint32_t column_truncation_correction(int k) noexcept {
     return (removed + 2) / 4;
 }
 
-constexpr power_model::partial_product_mask columns_from_mask(int k) noexcept {
-    power_model::partial_product_mask kept = 0;
-    for (int j = 0; j < 8; ++j) {
-        for (int i = 0; i < 8; ++i) {
-            if (i + j >= k) kept |= power_model::partial_product_mask{1} << (8 * j + i);
-        }
-    }
-    return kept;
-}
 }  // namespace detail
 
 struct column_truncation_family {
@@ -54,9 +46,12 @@ struct column_truncation_family {
     static constexpr std::uint32_t multiply(std::uint32_t a, std::uint32_t b, const std::array<int, 1>& p) noexcept {
         return detail::columns_from(a, b, p[0]);
     }
+    static constexpr partial_product_array array(const std::array<int, 1>& p) noexcept {
+        return partial_product_array::columns_from(p[0]);
+    }
     static constexpr bool is_exact(const std::array<int, 1>& p) noexcept { return p[0] == 0; }
     static constexpr double relative_power(const std::array<int, 1>& p) noexcept {
-        return power_model::relative_to_exact(power_model::partial_product_array_cost(detail::columns_from_mask(p[0])));
+        return power_model::relative_to_exact(power_model::array_design_cost(array(p)));
     }
 };
 
@@ -68,11 +63,15 @@ struct column_truncation_corrected_family {
     static constexpr std::uint32_t multiply(std::uint32_t a, std::uint32_t b, const std::array<int, 1>& p) noexcept {
         return detail::columns_from(a, b, p[0]) + detail::column_truncation_correction(p[0]);
     }
+    static constexpr partial_product_array array(const std::array<int, 1>& p) noexcept {
+        partial_product_array d = partial_product_array::columns_from(p[0]);
+        d.constant = detail::column_truncation_correction(p[0]);
+        return d;
+    }
     // k = 1 removes a0*b0 and adds round(1/4) = 0: inexact. Only k = 0 is exact.
     static constexpr bool is_exact(const std::array<int, 1>& p) noexcept { return p[0] == 0; }
     static constexpr double relative_power(const std::array<int, 1>& p) noexcept {
-        return power_model::relative_to_exact(power_model::partial_product_array_cost(
-            detail::columns_from_mask(p[0]), detail::column_truncation_correction(p[0])));
+        return power_model::relative_to_exact(power_model::array_design_cost(array(p)));
     }
 };
 

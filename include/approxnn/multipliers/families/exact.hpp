@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "approxnn/multipliers/closed_form.hpp"
+#include "approxnn/multipliers/partial_product_array.hpp"
 
 namespace approxnn::multipliers {
 
@@ -20,6 +21,7 @@ struct exact_family {
     static constexpr std::int32_t multiply_signed(std::int32_t a, std::int32_t b, const std::array<int, 0>&) noexcept {
         return a * b;
     }
+    static constexpr partial_product_array array(const std::array<int, 0>&) noexcept { return {}; }
     static constexpr bool is_exact(const std::array<int, 0>&) noexcept { return true; }
     static constexpr double relative_power(const std::array<int, 0>&) noexcept { return 1.0; }
 };

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "approxnn/multipliers/closed_form.hpp"
+#include "approxnn/multipliers/partial_product_array.hpp"
 #include "approxnn/multipliers/power_model.hpp"
 
 namespace approxnn::multipliers {
@@ -21,12 +22,15 @@ struct operand_truncation_family {
         return ((a >> t) << t) * ((b >> t) << t);
     }
     static constexpr bool is_exact(const std::array<int, 1>& p) noexcept { return p[0] == 0; }
-    static constexpr double relative_power(const std::array<int, 1>& p) noexcept {
-        power_model::partial_product_mask kept = 0;
+    static constexpr partial_product_array array(const std::array<int, 1>& p) noexcept {
+        partial_product_array d{0, 0};
         for (int j = p[0]; j < 8; ++j) {
-            for (int i = p[0]; i < 8; ++i) kept |= power_model::partial_product_mask{1} << (8 * j + i);
+            for (int i = p[0]; i < 8; ++i) d.kept |= std::uint64_t{1} << (8 * j + i);
         }
-        return power_model::relative_to_exact(power_model::partial_product_array_cost(kept));
+        return d;
+    }
+    static constexpr double relative_power(const std::array<int, 1>& p) noexcept {
+        return power_model::relative_to_exact(power_model::array_design_cost(array(p)));
     }
 };
 
