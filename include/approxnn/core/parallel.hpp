@@ -1,0 +1,148 @@
+#pragma once
+// A small persistent thread pool and parallel_for for the kernels.
+//
+// parallel_for(tasks, threads, fn) calls fn(task) for every task in [0, tasks), spreading them over at most
+// `threads` threads (the caller included; 0 means every hardware thread) and returns when all are done. Calls from
+// inside a task run serially on the calling thread, so kernels may nest them. Exceptions thrown by fn are rethrown
+// in the caller (the first one); the remaining tasks still run.
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace approxnn {
+
+/// The number of hardware threads (at least 1).
+inline unsigned hardware_threads() noexcept { return std::max(1U, std::thread::hardware_concurrency()); }
+
+namespace detail {
+
+inline thread_local bool inside_parallel_task = false;
+
+class thread_pool {
+public:
+    static thread_pool& instance() {
+        static thread_pool pool(hardware_threads() - 1);
+        return pool;
+    }
+
+    ~thread_pool() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stopping_ = true;
+        }
+        wake_.notify_all();
+        for (std::thread& t : workers_) t.join();
+    }
+    thread_pool(const thread_pool&) = delete;
+    thread_pool& operator=(const thread_pool&) = delete;
+
+    [[nodiscard]] unsigned workers() const noexcept { return static_cast<unsigned>(workers_.size()); }
+
+    /// Runs fn(0) .. fn(tasks - 1) with `helpers` pool threads plus the caller.
+    void run(std::size_t tasks, unsigned helpers, const std::function<void(std::size_t)>& fn) {
+        std::unique_lock<std::mutex> run_lock(run_mutex_);  // one parallel region at a time
+        job j{&fn, tasks};
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            job_ = &j;
+            helpers_wanted_ = std::min(helpers, workers());
+            ++generation_;
+        }
+        wake_.notify_all();
+        work(j);
+        std::unique_lock<std::mutex> lock(mutex_);
+        done_.wait(lock, [&] { return j.finished == tasks && helpers_active_ == 0; });
+        job_ = nullptr;
+        helpers_wanted_ = 0;
+        if (j.error) std::rethrow_exception(j.error);
+    }
+
+private:
+    struct job {
+        const std::function<void(std::size_t)>* fn;
+        std::size_t tasks;
+        std::atomic<std::size_t> next{0};
+        std::size_t finished = 0;  // guarded by mutex_
+        std::exception_ptr error;  // guarded by mutex_
+    };
+
+    explicit thread_pool(unsigned workers) {
+        for (unsigned i = 0; i < workers; ++i) workers_.emplace_back([this] { loop(); });
+    }
+
+    void work(job& j) {
+        const bool was_inside = inside_parallel_task;
+        inside_parallel_task = true;
+        std::size_t completed = 0;
+        std::exception_ptr error;
+        for (std::size_t t = j.next.fetch_add(1); t < j.tasks; t = j.next.fetch_add(1)) {
+            try {
+                (*j.fn)(t);
+            } catch (...) {
+                if (!error) error = std::current_exception();
+            }
+            ++completed;
+        }
+        inside_parallel_task = was_inside;
+        std::lock_guard<std::mutex> lock(mutex_);
+        j.finished += completed;
+        if (error && !j.error) j.error = error;
+    }
+
+    void loop() {
+        std::size_t seen = 0;
+        while (true) {
+            job* j = nullptr;
+            {
+                std::unique_lock<std::mutex> lock(mutex_);
+                wake_.wait(lock, [&] { return stopping_ || (generation_ != seen && helpers_wanted_ > 0); });
+                if (stopping_) return;
+                seen = generation_;
+                --helpers_wanted_;
+                ++helpers_active_;
+                j = job_;
+            }
+            work(*j);
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                --helpers_active_;
+            }
+            done_.notify_all();
+        }
+    }
+
+    std::vector<std::thread> workers_;
+    std::mutex run_mutex_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::condition_variable done_;
+    job* job_ = nullptr;
+    unsigned helpers_wanted_ = 0;
+    unsigned helpers_active_ = 0;
+    std::size_t generation_ = 0;
+    bool stopping_ = false;
+};
+
+}  // namespace detail
+
+/// Calls fn(task) for task in [0, tasks) on at most `threads` threads (0: all hardware threads; 1: serially).
+template <class F>
+void parallel_for(std::size_t tasks, unsigned threads, F&& fn) {
+    if (threads == 0) threads = hardware_threads();
+    const std::size_t wanted = std::min<std::size_t>(threads, tasks);
+    if (wanted <= 1 || detail::inside_parallel_task) {
+        for (std::size_t t = 0; t < tasks; ++t) fn(t);
+        return;
+    }
+    const std::function<void(std::size_t)> call = [&fn](std::size_t t) { fn(t); };
+    detail::thread_pool::instance().run(tasks, static_cast<unsigned>(wanted - 1), call);
+}
+
+}  // namespace approxnn
