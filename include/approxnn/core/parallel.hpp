@@ -48,7 +48,7 @@ public:
     /// Runs fn(0) .. fn(tasks - 1) with `helpers` pool threads plus the caller.
     void run(std::size_t tasks, unsigned helpers, const std::function<void(std::size_t)>& fn) {
         std::unique_lock<std::mutex> run_lock(run_mutex_);  // one parallel region at a time
-        job j{&fn, tasks};
+        job j{&fn, tasks, {}, 0, nullptr};
         {
             std::lock_guard<std::mutex> lock(mutex_);
             job_ = &j;
