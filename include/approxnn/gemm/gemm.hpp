@@ -217,11 +217,13 @@ private:
             const multiplier_plan& dot = p == kernel_path::error_plane ? exact_plan(plan_.operand_signedness()) : plan_;
             terms_ = static_cast<std::size_t>(dot.decomposition_terms());
             factor_plan_ = &dot;
-            const std::size_t expanded = k_ * terms_;
+            const std::size_t expanded = k_ * terms_;  // portable layout: t * K + k
             const std::int8_t* g = dot.weight_factors_s8();
             const std::int16_t* g_true = dot.weight_factors();
             if (path_.vnni) {
-                dot_lda_ = round_up(std::max<std::size_t>(expanded, 1), 4);
+                // Term-major, each term padded to a multiple of 4 rows (see kernels/avx512_pack.hpp).
+                const std::size_t padded = round_up(k_, 4);
+                dot_lda_ = std::max<std::size_t>(terms_ * padded, 4);
                 dot_s8_.assign(m_ * dot_lda_, 0);
                 for (std::size_t m = 0; m < m_; ++m) {
                     std::int8_t* row = dot_s8_.data() + m * dot_lda_;
@@ -231,7 +233,7 @@ private:
                         const std::int16_t* table_true = g_true + t * 256;
                         for (std::size_t k = 0; k < k_; ++k) {
                             const std::uint8_t code = w_(m, k);
-                            row[t * k_ + k] = table[code];
+                            row[t * padded + k] = table[code];
                             sum += table_true[code];
                         }
                     }
@@ -281,12 +283,19 @@ private:
                   std::size_t ldr, std::int32_t* column_correction) {
         thread_scratch& s = local_scratch();
         const std::size_t k4 = dot_lda_ / 4;
-        const std::uint8_t* const* rows = code_rows(n0, width, kernels::vnni_panel_width);
         std::uint8_t* packed = scratch(s.packed, k4 * 128);
         alignas(64) std::int32_t sums[kernels::vnni_panel_width];
         const bool identity = terms_ == 1 && factor_plan_->is_exact();
-        kernels::vnni_pack_panel(rows, k_, terms_, factor_plan_->activation_factors_u8(), identity,
-                                 signed_ ? 0x80 : 0x00, k4, packed, sums);
+        const std::uint8_t flip = signed_ ? 0x80 : 0x00;
+        if (x_.row_stride == 1 && x_.col_stride > 0) {
+            // N x K activations: each column's codes are contiguous; gather them 4 at a time.
+            kernels::vnni_pack_panel_columns(&x_(0, n0), static_cast<std::size_t>(x_.col_stride), width, k_, terms_,
+                                             factor_plan_->activation_factors_u8(), identity, flip, packed, sums);
+        } else {
+            const std::uint8_t* const* rows = code_rows(n0, width, kernels::vnni_panel_width);
+            kernels::vnni_pack_panel(rows, k_, terms_, factor_plan_->activation_factors_u8(), identity, flip, k4,
+                                     packed, sums);
+        }
         kernels::vnni_dot_panel(dot_s8_.data() + m0 * dot_lda_, dot_lda_, m1 - m0, packed, k4, raw, ldr);
         if (!signed_) {
             for (std::size_t n = 0; n < width; ++n) column_correction[n] = wrap_add(column_correction[n], 128 * std::int64_t{sums[n]});
@@ -421,13 +430,13 @@ private:
                 for (std::size_t n = 0; n < width; ++n) {
                     const auto acc = static_cast<std::int32_t>(static_cast<std::uint32_t>(r[n]) + row +
                                                                static_cast<std::uint32_t>(column_correction[n]));
-                    o[n] = apply_output_stages(acc, m, pipeline_);
+                    o[n] = apply_output_stages(acc, m + options_.channel_offset, pipeline_);
                 }
             } else {
                 for (std::size_t n = 0; n < width; ++n) {
                     const auto acc = static_cast<std::int32_t>(static_cast<std::uint32_t>(r[n]) + row +
                                                                static_cast<std::uint32_t>(column_correction[n]));
-                    out_(m, n0 + n) = apply_output_stages(acc, m, pipeline_);
+                    out_(m, n0 + n) = apply_output_stages(acc, m + options_.channel_offset, pipeline_);
                 }
             }
         }

@@ -72,6 +72,8 @@ struct gemm_options {
     /// acc = sum_k M(a, w) - weight_zero_point * sum_k a - activation_zero_point * sum_k w + K * za * zw.
     std::int32_t activation_zero_point = 0;
     std::int32_t weight_zero_point = 0;
+    /// Output stages see channel m + channel_offset (a group's rows within a convolution's output channels).
+    std::size_t channel_offset = 0;
 };
 
 }  // namespace approxnn::gemm

@@ -41,7 +41,8 @@ void reference_gemm_with(const Product& product, matrix_view<const T> weights, m
                 weight_sum += w;
             }
             const std::int64_t acc = sum - zw * activation_sum - za * weight_sum + depth * za * zw;
-            out(m, n) = apply_output_stages(static_cast<std::int32_t>(static_cast<std::uint32_t>(acc)), m, pipeline);
+            out(m, n) = apply_output_stages(static_cast<std::int32_t>(static_cast<std::uint32_t>(acc)),
+                                            m + options.channel_offset, pipeline);
         }
     }
 }
