@@ -15,7 +15,9 @@
 //
 // Lowering: per group, output channels x (K = kernel_h * kernel_w * in_per_group) times the im2col matrix
 // (pixels x K, built in caller-visible scratch of conv2d_scratch_size() bytes); 1 x 1 convolutions with stride 1 and
-// no padding read the input directly (no scratch). Bad shapes and parameters throw approxnn::error subclasses that
+// no padding read the input directly (no scratch). Depthwise layers (one input channel per group) run the kernels of
+// depthwise.hpp instead (exact multipliers across channels, anything else by table lookups along output rows; the
+// decomposed and error-plane paths use the lookups there). Bad shapes and parameters throw approxnn::error subclasses that
 // name the values; the kernels below the front end assume valid input.
 
 #include <cstddef>
@@ -29,6 +31,7 @@
 
 #include "approxnn/core/error.hpp"
 #include "approxnn/core/output_stage.hpp"
+#include "approxnn/conv/depthwise.hpp"
 #include "approxnn/gemm/gemm.hpp"
 #include "approxnn/gemm/matrix.hpp"
 #include "approxnn/gemm/plan.hpp"
@@ -299,6 +302,20 @@ void conv2d(const gemm::multiplier_plan& plan, nhwc_view<const T> input, ohwi_vi
         scratch = std::span<std::byte>(own.data(), needed);
     }
     if (pixels == 0 || filters.out_channels == 0) return;
+    if (in_per_group == 1 && p.groups > 1 && options.path != gemm::kernel_path::reference) {
+        const gemm::kernel_path path = gemm::chosen_path(plan, options);  // throws for a forced path not available
+        const depthwise::geometry geo{input.batch,  input.height,  input.width,  input.channels,
+                                      out_per_group, filters.kernel_h, filters.kernel_w, p.stride_h, p.stride_w,
+                                      p.dilation_h, p.dilation_w,   p.pad_top,     p.pad_left,  p.pad_bottom,
+                                      p.pad_right,  s.height,      s.width};
+        if (path == gemm::kernel_path::exact) {
+            depthwise::exact(geo, input.data, filters.data, output.data, pipeline, options);
+        } else {
+            const bool vbmi = options.isa == gemm::instruction_set::automatic && host_cpu().has_vbmi_kernels();
+            depthwise::lookup(plan, geo, input.data, filters.data, output.data, pipeline, options, vbmi);
+        }
+        return;
+    }
     T* rows = needed > 0 ? reinterpret_cast<T*>(scratch.data()) : nullptr;
     for (std::size_t g = 0; g < p.groups; ++g) {
         gemm::matrix_view<const T> activations;  // K x N view of the (virtual) im2col matrix
