@@ -225,10 +225,22 @@ private:
                 const std::size_t padded = round_up(k_, 4);
                 dot_lda_ = std::max<std::size_t>(terms_ * padded, 4);
                 dot_s8_.assign(m_ * dot_lda_, 0);
+                const bool identity = terms_ == 1 && dot.is_exact() && w_.col_stride == 1;
                 for (std::size_t m = 0; m < m_; ++m) {
                     std::int8_t* row = dot_s8_.data() + m * dot_lda_;
                     std::int64_t sum = 0;
-                    for (std::size_t t = 0; t < terms_; ++t) {
+                    if (identity) {
+                        // Exact: s8 weights as they are; u8 weights shifted by -128 (the top bit flipped).
+                        const std::uint8_t* codes = &w_(m, 0);
+                        const std::uint8_t flip = signed_ ? 0x00 : 0x80;
+                        std::int32_t row_sum = 0;
+                        for (std::size_t k = 0; k < k_; ++k) {
+                            row[k] = static_cast<std::int8_t>(codes[k] ^ flip);
+                            row_sum += signed_ ? static_cast<std::int8_t>(codes[k]) : codes[k];
+                        }
+                        sum = row_sum;
+                    }
+                    for (std::size_t t = 0; t < terms_ && !identity; ++t) {
                         const std::int8_t* table = g + t * 256;
                         const std::int16_t* table_true = g_true + t * 256;
                         for (std::size_t k = 0; k < k_; ++k) {

@@ -84,37 +84,47 @@ APPROXNN_TARGET_VBMI inline void vbmi_flush(__m512i words, __m512i high, std::in
         }                                                                                                \
     }
 
+/// One flush interval (k1 - k0 <= 256 steps) of lookup_tile, with its 16 accumulators in registers; the widened
+/// sums are added to `sums`. A function of its own so that g++ keeps every accumulator in a register.
+template <int Rows, int Planes>
+APPROXNN_TARGET_VBMI void vbmi_lookup_interval(const std::uint8_t* a, std::size_t lda, const std::uint8_t* b,
+                                               std::size_t ldb, std::size_t k0, std::size_t k1,
+                                               const std::uint8_t* planes, std::size_t plane_stride,
+                                               std::int32_t* sums) noexcept {
+    __m512i w000 = _mm512_setzero_si512(), h000 = _mm512_setzero_si512();
+    __m512i w010 = _mm512_setzero_si512(), h010 = _mm512_setzero_si512();
+    __m512i w001 = _mm512_setzero_si512(), h001 = _mm512_setzero_si512();
+    __m512i w011 = _mm512_setzero_si512(), h011 = _mm512_setzero_si512();
+    __m512i w100 = _mm512_setzero_si512(), h100 = _mm512_setzero_si512();
+    __m512i w110 = _mm512_setzero_si512(), h110 = _mm512_setzero_si512();
+    __m512i w101 = _mm512_setzero_si512(), h101 = _mm512_setzero_si512();
+    __m512i w111 = _mm512_setzero_si512(), h111 = _mm512_setzero_si512();
+    for (std::size_t k = k0; k < k1; ++k) {
+        const __m512i x0 = _mm512_loadu_si512(b + k * ldb);
+        const __m512i x1 = _mm512_loadu_si512(b + k * ldb + 64);
+        const __mmask64 m6a = _mm512_movepi8_mask(_mm512_add_epi8(x0, x0));
+        const __mmask64 m7a = _mm512_movepi8_mask(x0);
+        const __mmask64 m67a = _kand_mask64(m6a, m7a);
+        const __mmask64 m6b = _mm512_movepi8_mask(_mm512_add_epi8(x1, x1));
+        const __mmask64 m7b = _mm512_movepi8_mask(x1);
+        const __mmask64 m67b = _kand_mask64(m6b, m7b);
+        APPROXNN_VBMI_ROW(0)
+        APPROXNN_VBMI_ROW(1)
+    }
+    APPROXNN_VBMI_FLUSH(0)
+    APPROXNN_VBMI_FLUSH(1)
+}
+
 template <int Rows, int Planes>
 APPROXNN_TARGET_VBMI void vbmi_lookup_tile(const std::uint8_t* a, std::size_t lda, const std::uint8_t* b,
-                                           std::size_t ldb, std::size_t k_total, const std::uint8_t* planes, std::size_t plane_stride,
-                                           std::int32_t* raw, std::size_t ldr) noexcept {
+                                           std::size_t ldb, std::size_t k_total, const std::uint8_t* planes,
+                                           std::size_t plane_stride, std::int32_t* raw, std::size_t ldr) noexcept {
     static_assert(Rows == 1 || Rows == 2);
     static_assert(Planes == 1 || Planes == 2);
     alignas(64) std::int32_t sums[2 * 2 * 2 * 64] = {};
     for (std::size_t k0 = 0; k0 < k_total; k0 += vbmi_flush_interval) {
         const std::size_t k1 = k0 + vbmi_flush_interval < k_total ? k0 + vbmi_flush_interval : k_total;
-        __m512i w000 = _mm512_setzero_si512(), h000 = _mm512_setzero_si512();
-        __m512i w010 = _mm512_setzero_si512(), h010 = _mm512_setzero_si512();
-        __m512i w001 = _mm512_setzero_si512(), h001 = _mm512_setzero_si512();
-        __m512i w011 = _mm512_setzero_si512(), h011 = _mm512_setzero_si512();
-        __m512i w100 = _mm512_setzero_si512(), h100 = _mm512_setzero_si512();
-        __m512i w110 = _mm512_setzero_si512(), h110 = _mm512_setzero_si512();
-        __m512i w101 = _mm512_setzero_si512(), h101 = _mm512_setzero_si512();
-        __m512i w111 = _mm512_setzero_si512(), h111 = _mm512_setzero_si512();
-        for (std::size_t k = k0; k < k1; ++k) {
-            const __m512i x0 = _mm512_loadu_si512(b + k * ldb);
-            const __m512i x1 = _mm512_loadu_si512(b + k * ldb + 64);
-            const __mmask64 m6a = _mm512_movepi8_mask(_mm512_add_epi8(x0, x0));
-            const __mmask64 m7a = _mm512_movepi8_mask(x0);
-            const __mmask64 m67a = _kand_mask64(m6a, m7a);
-            const __mmask64 m6b = _mm512_movepi8_mask(_mm512_add_epi8(x1, x1));
-            const __mmask64 m7b = _mm512_movepi8_mask(x1);
-            const __mmask64 m67b = _kand_mask64(m6b, m7b);
-            APPROXNN_VBMI_ROW(0)
-            APPROXNN_VBMI_ROW(1)
-        }
-        APPROXNN_VBMI_FLUSH(0)
-        APPROXNN_VBMI_FLUSH(1)
+        vbmi_lookup_interval<Rows, Planes>(a, lda, b, ldb, k0, k1, planes, plane_stride, sums);
     }
     // Word i of vector v holds the columns v * 64 + 2i (even byte) and v * 64 + 2i + 1 (odd byte).
     for (int r = 0; r < Rows; ++r) {
