@@ -242,6 +242,11 @@ private:
                     }
                     for (std::size_t t = 0; t < terms_ && !identity; ++t) {
                         const std::int8_t* table = g + t * 256;
+                        if (w_.col_stride == 1) {
+                            // The s8 table holds the true factors for signed operands (the sum is used only then).
+                            sum += kernels::vnni_expand_weights(&w_(m, 0), k_, table, row + t * padded);
+                            continue;
+                        }
                         const std::int16_t* table_true = g_true + t * 256;
                         for (std::size_t k = 0; k < k_; ++k) {
                             const std::uint8_t code = w_(m, k);

@@ -143,6 +143,29 @@ APPROXNN_TARGET_VNNI_VBMI inline void vnni_pack_panel_columns(const std::uint8_t
     _mm512_storeu_si512(sums + 16, s1);
 }
 
+/// out[k] = table[codes[k]] for k < count (s8 factors of one term), and the sum of the factors (as s8 values).
+APPROXNN_TARGET_VNNI_VBMI inline std::int64_t vnni_expand_weights(const std::uint8_t* codes, std::size_t count,
+                                                                  const std::int8_t* table, std::int8_t* out) noexcept {
+    const auto* t = reinterpret_cast<const std::uint8_t*>(table);
+    const __m512i ones = _mm512_set1_epi8(1);
+    __m512i sums = _mm512_setzero_si512();
+    for (std::size_t k = 0; k < count; k += 64) {
+        const std::size_t n = count - k < 64 ? count - k : 64;
+        const __mmask64 valid = n == 64 ? ~__mmask64{0} : (__mmask64{1} << n) - 1;
+        const __m512i x = _mm512_maskz_loadu_epi8(valid, codes + k);
+        const __mmask64 bit6 = _mm512_movepi8_mask(_mm512_add_epi8(x, x));
+        const __mmask64 bit7 = _mm512_movepi8_mask(x);
+        const __m512i g = _mm512_maskz_mov_epi8(valid, vbmi_lookup(x, t, bit6, bit7, _kand_mask64(bit6, bit7)));
+        _mm512_mask_storeu_epi8(out + k, valid, g);
+        sums = _mm512_dpbusd_epi32(sums, ones, g);
+    }
+    alignas(64) std::int32_t lanes[16];
+    _mm512_store_si512(lanes, sums);
+    std::int64_t total = 0;
+    for (const std::int32_t v : lanes) total += v;
+    return total;
+}
+
 #endif  // APPROXNN_HAS_X86_KERNELS
 
 }  // namespace approxnn::gemm::kernels
