@@ -38,11 +38,12 @@ struct geometry {
 
 #if APPROXNN_HAS_X86_KERNELS
 /// Sums over taps of table lookups for 64 consecutive outputs: tap t reads 64 codes at first + offsets[t] (every
-/// `stride`-th code, stride 1 or 2) and looks them up in the two 256-byte planes at planes[t] (value = low + 256 *
+/// `stride`-th code, stride 1 or 2; even_index: the 64 bytes 0, 2, .., 126) and looks them up in the two 256-byte planes at planes[t] (value = low + 256 *
 /// high); the 64 int32 sums go to out. At most 256 taps (16-bit sums).
 APPROXNN_TARGET_VBMI inline void lookup_row(const std::uint8_t* first, const std::size_t* offsets,
                                             const std::uint8_t* const* planes, std::size_t taps, std::size_t stride,
-                                            __m512i even, std::int32_t* out) noexcept {
+                                            const std::uint8_t* even_index, std::int32_t* out) noexcept {
+    const __m512i even = _mm512_loadu_si512(even_index);
     __m512i wl = _mm512_setzero_si512(), hl = _mm512_setzero_si512();
     __m512i wh = _mm512_setzero_si512(), hh = _mm512_setzero_si512();
     for (std::size_t t = 0; t < taps; ++t) {
@@ -231,8 +232,7 @@ void lookup(const gemm::multiplier_plan& plan, const geometry& g, const T* input
                 const std::uint8_t* first = plane + y * g.stride_h * plane_w + x0 * g.stride_w;
 #if APPROXNN_HAS_X86_KERNELS
                 if (vbmi) {
-                    lookup_row(first, offsets.data(), tables.data(), taps, g.stride_w,
-                               _mm512_loadu_si512(even_index), sums);
+                    lookup_row(first, offsets.data(), tables.data(), taps, g.stride_w, even_index, sums);
                 } else
 #endif
                 {

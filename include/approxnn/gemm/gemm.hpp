@@ -225,7 +225,7 @@ private:
                 const std::size_t padded = round_up(k_, 4);
                 dot_lda_ = std::max<std::size_t>(terms_ * padded, 4);
                 dot_s8_.assign(m_ * dot_lda_, 0);
-                const bool identity = terms_ == 1 && dot.is_exact() && w_.col_stride == 1;
+                const bool identity = terms_ == 1 && dot.is_exact() && w_.col_stride == 1 && k_ > 0;
                 for (std::size_t m = 0; m < m_; ++m) {
                     std::int8_t* row = dot_s8_.data() + m * dot_lda_;
                     std::int64_t sum = 0;
@@ -242,7 +242,7 @@ private:
                     }
                     for (std::size_t t = 0; t < terms_ && !identity; ++t) {
                         const std::int8_t* table = g + t * 256;
-                        if (w_.col_stride == 1) {
+                        if (w_.col_stride == 1 && k_ > 0) {
                             // The s8 table holds the true factors for signed operands (the sum is used only then).
                             sum += kernels::vnni_expand_weights(&w_(m, 0), k_, table, row + t * padded);
                             continue;
