@@ -31,6 +31,7 @@
 
 #include "approxnn/core/csv.hpp"
 #include "approxnn/core/error.hpp"
+#include "approxnn/core/file_io.hpp"
 #include "approxnn/multipliers/catalogue.hpp"
 #include "approxnn/multipliers/table.hpp"
 #include "approxnn/multipliers/table_io.hpp"
@@ -88,7 +89,7 @@ inline double json_number(const nlohmann::ordered_json& object, const char* key,
 
 inline std::vector<catalogue_record> read_json_metadata(const std::filesystem::path& path,
                                                         std::map<signedness, double>& exact_power_mw) {
-    std::ifstream in = open_for_reading(path);
+    std::ifstream in = approxnn::open_for_reading(path);
     nlohmann::ordered_json doc;
     try {
         doc = nlohmann::ordered_json::parse(in);
@@ -151,7 +152,7 @@ inline std::vector<catalogue_record> read_json_metadata(const std::filesystem::p
 }
 
 inline std::vector<catalogue_record> read_csv_metadata(const std::filesystem::path& path) {
-    std::ifstream in = open_for_reading(path);
+    std::ifstream in = approxnn::open_for_reading(path);
     csv_reader reader(in, path.string());
     std::vector<std::string> header;
     if (!reader.next(header)) throw format_error(path.string() + ": empty metadata file (no header line)");
@@ -349,9 +350,7 @@ inline void save_catalogue(const catalogue& c, const std::filesystem::path& dire
     }
     const nlohmann::ordered_json doc = {{"approxnn_catalogue", 1}, {"multipliers", entries}};
     const std::string text = doc.dump(2) + "\n";
-    detail::write_file_atomically(directory / "catalogue.json", [&](std::ostream& out) {
-        out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    });
+    write_file_atomically(directory / "catalogue.json", text);
 }
 
 }  // namespace approxnn::multipliers

@@ -32,6 +32,7 @@
 
 #include "approxnn/core/csv.hpp"
 #include "approxnn/core/error.hpp"
+#include "approxnn/core/file_io.hpp"
 #include "approxnn/multipliers/multiplier.hpp"
 #include "approxnn/multipliers/table.hpp"
 
@@ -83,37 +84,6 @@ inline std::string read_at_most(std::istream& in, std::size_t limit) {
     in.read(data.data(), static_cast<std::streamsize>(limit));
     data.resize(static_cast<std::size_t>(in.gcount()));
     return data;
-}
-
-inline std::ifstream open_for_reading(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw io_error("cannot open '" + path.string() + "' for reading");
-    return in;
-}
-
-/// Writes through `write` into a temporary file next to `path`, then renames it over `path`.
-template <class Writer>
-void write_file_atomically(const std::filesystem::path& path, Writer&& write) {
-    std::filesystem::path temporary = path;
-    temporary += ".partial";
-    {
-        std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-        if (!out) throw io_error("cannot write '" + path.string() + "' (is its directory missing or read-only?)");
-        write(out);
-        out.flush();
-        if (!out) {
-            out.close();
-            std::error_code ignored;
-            std::filesystem::remove(temporary, ignored);
-            throw io_error("writing '" + path.string() + "' failed");
-        }
-    }
-    std::error_code ec;
-    std::filesystem::rename(temporary, path, ec);
-    if (ec) {
-        std::filesystem::remove(temporary, ec);
-        throw io_error("cannot replace '" + path.string() + "'");
-    }
 }
 
 inline std::string describe_pair(const table_multiplier& t, int first_byte, int second_byte) {
@@ -445,7 +415,7 @@ inline void write_table_csv(const table_multiplier& t, std::ostream& out) {
 
 /// Loads a CSV table file (self-describing); named after the file's stem.
 inline table_multiplier load_table_csv(const std::filesystem::path& path) {
-    std::ifstream in = detail::open_for_reading(path);
+    std::ifstream in = open_for_reading(path);
     return read_table_csv(in, path.stem().string(), path.string());
 }
 
@@ -466,7 +436,7 @@ inline table_multiplier load_table(const std::filesystem::path& path, signedness
         }
         return t;
     }
-    std::ifstream in = detail::open_for_reading(path);
+    std::ifstream in = open_for_reading(path);
     if (format == table_format::tfapprox) return read_tfapprox(in, s, weight, path.stem().string(), path.string());
     return read_npy(in, s, weight, path.stem().string(), path.string());
 }
@@ -482,10 +452,7 @@ inline void save_table(const table_multiplier& t, const std::filesystem::path& p
         case table_format::npy: write_npy(t, buffer); break;
         case table_format::csv: write_table_csv(t, buffer); break;
     }
-    const std::string bytes = std::move(buffer).str();
-    detail::write_file_atomically(path, [&](std::ostream& out) {
-        out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    });
+    write_file_atomically(path, std::move(buffer).str());
 }
 
 }  // namespace approxnn::multipliers
