@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages approxnn's build, tests and examples need, when any is missing.
-# Usage: tools/dependencies.sh            (as root, or with sudo available)
+# Usage: tools/dependencies.sh [--tests]   (as root, or with sudo available; --tests adds the test tools)
 # Sourced by tools/main.sh and tools/test.sh.
 set -euo pipefail
 
+# What building and running the main job needs.
 APPROXNN_PACKAGES=(
-  g++ clang-14 libclang-rt-14-dev cmake ninja-build
+  g++ cmake ninja-build
   xtensor-dev libxtensor-dev xtl-dev libxsimd-dev nlohmann-json3-dev
-  doctest-dev libbenchmark-dev libcli11-dev
+  doctest-dev libbenchmark-dev libcli11-dev libeigen3-dev
   gnuplot-nox
+)
+# What the tests need on top: clang 14 with its sanitizer and libFuzzer runtimes.
+APPROXNN_TEST_PACKAGES=(
+  clang-14 libclang-rt-14-dev
 )
 
 approxnn_install_dependencies() {
+  local wanted=("${APPROXNN_PACKAGES[@]}")
+  if [[ "${1:-}" == "--tests" ]]; then
+    wanted+=("${APPROXNN_TEST_PACKAGES[@]}")
+  fi
   local missing=()
   local package
-  for package in "${APPROXNN_PACKAGES[@]}"; do
+  for package in "${wanted[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
       missing+=("$package")
     fi
@@ -40,5 +49,5 @@ approxnn_install_dependencies() {
 }
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
-  approxnn_install_dependencies
+  approxnn_install_dependencies "$@"
 fi
