@@ -11,9 +11,11 @@ APPROXNN_PACKAGES=(
   doctest-dev libbenchmark-dev libcli11-dev libeigen3-dev
   gnuplot-nox
 )
-# What the tests need on top: clang 14 with its sanitizer and libFuzzer runtimes.
+# What the tests need on top: clang 14 with its sanitizer and libFuzzer runtimes, and the Cortex-M55 toolchain and
+# emulator for the MVE kernels.
 APPROXNN_TEST_PACKAGES=(
   clang-14 libclang-rt-14-dev
+  gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
 )
 
 approxnn_install_dependencies() {
