@@ -147,7 +147,8 @@ public:
                 return path_.vbmi ? kernels::vbmi_panel_width : kernels::portable_panel_width;
             case kernel_path::exact:
             case kernel_path::decomposed:
-                return path_.vnni ? kernels::vnni_panel_width : kernels::portable_panel_width;
+                // Two VNNI panels per tile: a tile then reads whole 64-byte lines of K x N activations.
+                return path_.vnni ? 2 * kernels::vnni_panel_width : kernels::portable_panel_width;
             default:
                 return kernels::portable_panel_width;
         }
@@ -156,7 +157,9 @@ public:
     void run() {
         const std::size_t width = panel_width();
         const std::size_t panels = (n_ + width - 1) / width;
-        const unsigned threads = options_.threads == 0 ? hardware_threads() : options_.threads;
+        unsigned threads = options_.threads == 0 ? hardware_threads() : options_.threads;
+        // Below about 32 M products (~0.2 ms) waking a second thread costs about what it saves.
+        if (m_ * n_ * k_ * std::max<std::size_t>(terms_, 1) < (std::size_t{1} << 25)) threads = 1;
         std::size_t chunks = 1;  // row chunks per panel, when the panels alone cannot keep every thread busy
         if (threads > 1 && panels < 2 * std::size_t{threads}) {
             chunks = std::min((2 * std::size_t{threads} + panels - 1) / panels, (m_ + 7) / 8);
@@ -186,89 +189,98 @@ private:
     void prepare() {
         const kernel_path p = path_.path;
         row_correction_.assign(m_, 0);
+        const bool lookups = p == kernel_path::table || p == kernel_path::error_plane || p == kernel_path::reference;
+        if (lookups) {
+            codes_lda_ = std::max<std::size_t>(k_, 1);
+            codes_.resize(m_ * codes_lda_);
+        }
+        if (p == kernel_path::exact || p == kernel_path::decomposed || p == kernel_path::error_plane) {
+            factor_plan_ = p == kernel_path::error_plane ? &exact_plan(plan_.operand_signedness()) : &plan_;
+            terms_ = static_cast<std::size_t>(factor_plan_->decomposition_terms());
+            if (path_.vnni) {
+                // Term-major, each term padded to a multiple of 4 rows (see kernels/avx512_pack.hpp).
+                dot_lda_ = std::max<std::size_t>(terms_ * round_up(k_, 4), 4);
+                dot_s8_.assign(m_ * dot_lda_, 0);
+            } else {
+                dot_lda_ = std::max<std::size_t>(k_ * terms_, 1);  // portable layout: t * K + k
+                dot_i32_.assign(m_ * dot_lda_, 0);
+            }
+        }
+        // Rows are independent: large weight matrices are prepared by every thread.
+        constexpr std::size_t rows_per_task = 64;
+        const std::size_t tasks = (m_ + rows_per_task - 1) / rows_per_task;
+        const unsigned threads = m_ * k_ * std::max<std::size_t>(terms_, 1) >= (std::size_t{1} << 18) ? options_.threads : 1U;
+        parallel_for(tasks, threads, [&](std::size_t task) {
+            const std::size_t end = std::min(m_, (task + 1) * rows_per_task);
+            for (std::size_t m = task * rows_per_task; m < end; ++m) prepare_row(m);
+        });
+    }
+
+    // Row m of the weights in the layout of the chosen kernel, and its correction.
+    void prepare_row(std::size_t m) {
+        const kernel_path p = path_.path;
         const auto depth = static_cast<std::int64_t>(k_);
+        std::int64_t correction = 0;
         if (options_.activation_zero_point != 0) {
             const std::int64_t za = options_.activation_zero_point;
             const std::int64_t zw = options_.weight_zero_point;
-            for (std::size_t m = 0; m < m_; ++m) {
-                std::int64_t sum = 0;
-                for (std::size_t k = 0; k < k_; ++k) sum += value(w_(m, k));
-                row_correction_[m] = wrap_add(row_correction_[m], -za * sum + depth * za * zw);
+            std::int64_t sum = 0;
+            for (std::size_t k = 0; k < k_; ++k) sum += value(w_(m, k));
+            correction += -za * sum + depth * za * zw;
+        }
+        if (!codes_.empty()) {
+            if (w_.col_stride == 1 && k_ > 0) {
+                std::memcpy(codes_.data() + m * codes_lda_, &w_(m, 0), k_);
+            } else {
+                for (std::size_t k = 0; k < k_; ++k) codes_[m * codes_lda_ + k] = w_(m, k);
             }
         }
-        if (p == kernel_path::table || p == kernel_path::error_plane || p == kernel_path::reference) {
-            codes_lda_ = std::max<std::size_t>(k_, 1);
-            codes_.resize(m_ * codes_lda_);
-            for (std::size_t m = 0; m < m_; ++m) {
-                if (w_.col_stride == 1 && k_ > 0) {
-                    std::memcpy(codes_.data() + m * codes_lda_, &w_(m, 0), k_);
+        if (p == kernel_path::table && path_.vbmi) correction += depth * plan_.plane_base();
+        if (p == kernel_path::error_plane && path_.vbmi) correction += -128 * depth;
+        if (!dot_s8_.empty()) {
+            const multiplier_plan& dot = *factor_plan_;
+            const std::size_t padded = round_up(k_, 4);
+            std::int8_t* row = dot_s8_.data() + m * dot_lda_;
+            std::int64_t sum = 0;  // of the true weight factors (used for signed operands)
+            if (terms_ == 1 && dot.is_exact() && w_.col_stride == 1 && k_ > 0) {
+                // Exact: s8 weights as they are; u8 weights shifted by -128 (the top bit flipped).
+                const std::uint8_t* codes = &w_(m, 0);
+                if (signed_) {
+                    std::int32_t row_sum = 0;
+                    for (std::size_t k = 0; k < k_; ++k) {
+                        row[k] = static_cast<std::int8_t>(codes[k]);
+                        row_sum += static_cast<std::int8_t>(codes[k]);
+                    }
+                    sum = row_sum;
                 } else {
-                    for (std::size_t k = 0; k < k_; ++k) codes_[m * codes_lda_ + k] = w_(m, k);
-                }
-            }
-        }
-        if (p == kernel_path::table && path_.vbmi) {
-            for (std::int32_t& c : row_correction_) c = wrap_add(c, depth * plan_.plane_base());
-        }
-        if (p == kernel_path::error_plane && path_.vbmi) {
-            for (std::int32_t& c : row_correction_) c = wrap_add(c, -128 * depth);
-        }
-        if (p == kernel_path::exact || p == kernel_path::decomposed || p == kernel_path::error_plane) {
-            const multiplier_plan& dot = p == kernel_path::error_plane ? exact_plan(plan_.operand_signedness()) : plan_;
-            terms_ = static_cast<std::size_t>(dot.decomposition_terms());
-            factor_plan_ = &dot;
-            const std::size_t expanded = k_ * terms_;  // portable layout: t * K + k
-            const std::int8_t* g = dot.weight_factors_s8();
-            const std::int16_t* g_true = dot.weight_factors();
-            if (path_.vnni) {
-                // Term-major, each term padded to a multiple of 4 rows (see kernels/avx512_pack.hpp).
-                const std::size_t padded = round_up(k_, 4);
-                dot_lda_ = std::max<std::size_t>(terms_ * padded, 4);
-                dot_s8_.assign(m_ * dot_lda_, 0);
-                const bool identity = terms_ == 1 && dot.is_exact() && w_.col_stride == 1 && k_ > 0;
-                for (std::size_t m = 0; m < m_; ++m) {
-                    std::int8_t* row = dot_s8_.data() + m * dot_lda_;
-                    std::int64_t sum = 0;
-                    if (identity) {
-                        // Exact: s8 weights as they are; u8 weights shifted by -128 (the top bit flipped).
-                        const std::uint8_t* codes = &w_(m, 0);
-                        const std::uint8_t flip = signed_ ? 0x00 : 0x80;
-                        std::int32_t row_sum = 0;
-                        for (std::size_t k = 0; k < k_; ++k) {
-                            row[k] = static_cast<std::int8_t>(codes[k] ^ flip);
-                            row_sum += signed_ ? static_cast<std::int8_t>(codes[k]) : codes[k];
-                        }
-                        sum = row_sum;
-                    }
-                    for (std::size_t t = 0; t < terms_ && !identity; ++t) {
-                        const std::int8_t* table = g + t * 256;
-                        if (w_.col_stride == 1 && k_ > 0) {
-                            // The s8 table holds the true factors for signed operands (the sum is used only then).
-                            sum += kernels::vnni_expand_weights(&w_(m, 0), k_, table, row + t * padded);
-                            continue;
-                        }
-                        const std::int16_t* table_true = g_true + t * 256;
-                        for (std::size_t k = 0; k < k_; ++k) {
-                            const std::uint8_t code = w_(m, k);
-                            row[t * padded + k] = table[code];
-                            sum += table_true[code];
-                        }
-                    }
-                    // u8 activations carry +128 for signed operands: subtract 128 * sum_k' g.
-                    if (signed_) row_correction_[m] = wrap_add(row_correction_[m], -128 * sum);
+                    for (std::size_t k = 0; k < k_; ++k) row[k] = static_cast<std::int8_t>(codes[k] ^ 0x80U);
                 }
             } else {
-                dot_lda_ = std::max<std::size_t>(expanded, 1);
-                dot_i32_.assign(m_ * dot_lda_, 0);
-                for (std::size_t m = 0; m < m_; ++m) {
-                    for (std::size_t t = 0; t < terms_; ++t) {
-                        for (std::size_t k = 0; k < k_; ++k) {
-                            dot_i32_[m * dot_lda_ + t * k_ + k] = g_true[t * 256 + w_(m, k)];
-                        }
+                for (std::size_t t = 0; t < terms_; ++t) {
+                    const std::int8_t* table = dot.weight_factors_s8() + t * 256;
+                    if (w_.col_stride == 1 && k_ > 0) {
+                        // The s8 table holds the true factors for signed operands (the sum is used only then).
+                        sum += kernels::vnni_expand_weights(&w_(m, 0), k_, table, row + t * padded);
+                        continue;
+                    }
+                    const std::int16_t* table_true = dot.weight_factors() + t * 256;
+                    for (std::size_t k = 0; k < k_; ++k) {
+                        const std::uint8_t code = w_(m, k);
+                        row[t * padded + k] = table[code];
+                        sum += table_true[code];
                     }
                 }
             }
+            // u8 activations carry +128 for signed operands: subtract 128 * sum_k' g.
+            if (signed_) correction += -128 * sum;
         }
+        if (!dot_i32_.empty()) {
+            const std::int16_t* g = factor_plan_->weight_factors();
+            for (std::size_t t = 0; t < terms_; ++t) {
+                for (std::size_t k = 0; k < k_; ++k) dot_i32_[m * dot_lda_ + t * k_ + k] = g[t * 256 + w_(m, k)];
+            }
+        }
+        row_correction_[m] = wrap_add(0, correction);
     }
 
     // Pointers to the K code rows of columns [n0, n0 + width), each with `panel` readable codes (zero past width).
@@ -379,7 +391,10 @@ private:
             case kernel_path::decomposed:
 #if APPROXNN_HAS_X86_KERNELS
                 if (path_.vnni) {
-                    vnni_dot(n0, width, m0, m1, raw, ldr, column_correction);
+                    for (std::size_t c = 0; c < width; c += kernels::vnni_panel_width) {
+                        vnni_dot(n0 + c, std::min(kernels::vnni_panel_width, width - c), m0, m1, raw + c, ldr,
+                                 column_correction + c);
+                    }
                     return;
                 }
 #endif
