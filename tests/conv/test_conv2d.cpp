@@ -128,6 +128,49 @@ TEST_CASE("conv2d: every layer shape, path and instruction set equals the refere
     }
 }
 
+TEST_CASE("conv2d: one design of every family and random tables, on every path, equal the reference") {
+    const std::vector<std::string> designs{"operand_truncation_s8_t2", "perforation_u8_j1_m2", "mbm_u8_c10",
+                                           "kulkarni_s8",             "roba_u8",              "column_truncation_corrected_u8_k4",
+                                           "broken_array_u8_h3_v8",   "exact_s8"};
+    std::vector<am::table_multiplier> tables;
+    for (const std::string& name : designs) tables.push_back(am::design_instance::parse(name).table());
+    std::mt19937 rng(31);
+    for (const signedness s : {signedness::unsigned_operands, signedness::signed_operands}) {
+        std::uniform_int_distribution<int> noise(-300, 300);
+        std::vector<std::int32_t> products(65536);
+        for (int a = 0; a < 256; ++a) {
+            for (int b = 0; b < 256; ++b) {
+                products[static_cast<std::size_t>(a * 256 + b)] =
+                    am::operand_value(static_cast<std::uint8_t>(a), s) * am::operand_value(static_cast<std::uint8_t>(b), s) +
+                    noise(rng);
+            }
+        }
+        tables.emplace_back(s, approxnn::operand_position::second, products, std::string("random_") + std::string(approxnn::type_tag(s)));
+    }
+    unsigned seed = 1000;
+    const std::vector<layer> all = layers();
+    for (std::size_t i = 0; i < tables.size(); ++i) {
+        const am::table_multiplier& table = tables[i];
+        const ag::multiplier_plan plan = i < designs.size() ? ag::multiplier_plan(am::design_instance::parse(designs[i]))
+                                                            : ag::multiplier_plan(table);
+        for (const ag::kernel_path path : paths_of(plan)) {
+            for (const ag::instruction_set isa : {ag::instruction_set::automatic, ag::instruction_set::portable}) {
+                for (const std::size_t l : {std::size_t{0}, std::size_t{3}, std::size_t{4}, std::size_t{6}, std::size_t{8}}) {
+                    ag::gemm_options o;
+                    o.path = path;
+                    o.isa = isa;
+                    o.activation_zero_point = static_cast<std::int32_t>(seed % 5);
+                    if (table.is_signed()) {
+                        check_layer<std::int8_t>(table, plan, all[l], std::tuple<>{}, o, ++seed);
+                    } else {
+                        check_layer<std::uint8_t>(table, plan, all[l], std::tuple<>{}, o, ++seed);
+                    }
+                }
+            }
+        }
+    }
+}
+
 TEST_CASE("conv2d: per-channel int8 output stages see the global output channel in every group") {
     const am::design_instance d = am::design_instance::parse("column_truncation_s8_k2");
     const ag::multiplier_plan plan(d);
@@ -169,7 +212,9 @@ TEST_CASE("conv2d: the policy front end, its reference path and its plan agree")
 }
 
 TEST_CASE("linear: every path equals a direct computation") {
-    for (const char* name : {"exact_s8", "column_truncation_u8_k3", "drum_s8_k5"}) {
+    for (const char* name : {"exact_s8", "column_truncation_u8_k3", "drum_s8_k5", "operand_truncation_u8_t1",
+                             "broken_array_s8_h2_v4", "perforation_s8_j0_m2", "column_truncation_corrected_u8_k2",
+                             "mitchell_u8", "mbm_s8_c10", "kulkarni_u8", "roba_s8"}) {
         const am::design_instance d = am::design_instance::parse(name);
         const ag::multiplier_plan plan(d);
         const am::table_multiplier table = d.table();

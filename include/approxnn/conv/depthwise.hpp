@@ -189,15 +189,15 @@ void lookup(const gemm::multiplier_plan& plan, const geometry& g, const T* input
     std::vector<std::uint8_t>& planes = detail::plane_scratch();
     planes.assign(g.batch * g.channels * plane_size, static_cast<std::uint8_t>(za));
     const auto* codes_in = reinterpret_cast<const std::uint8_t*>(input);
-    for (std::size_t b = 0; b < g.batch; ++b) {
-        for (std::size_t y = 0; y < g.height; ++y) {
-            for (std::size_t x = 0; x < g.width; ++x) {
-                const std::uint8_t* pixel = codes_in + ((b * g.height + y) * g.width + x) * g.channels;
-                std::uint8_t* dst = planes.data() + b * g.channels * plane_size + (y + g.pad_top) * plane_w + x + g.pad_left;
-                for (std::size_t c = 0; c < g.channels; ++c) dst[c * plane_size] = pixel[c];
-            }
+    parallel_for(g.batch * g.height, options.threads, [&](std::size_t task) {  // one input row per task
+        const std::size_t b = task / g.height;
+        const std::size_t y = task % g.height;
+        for (std::size_t x = 0; x < g.width; ++x) {
+            const std::uint8_t* pixel = codes_in + ((b * g.height + y) * g.width + x) * g.channels;
+            std::uint8_t* dst = planes.data() + b * g.channels * plane_size + (y + g.pad_top) * plane_w + x + g.pad_left;
+            for (std::size_t c = 0; c < g.channels; ++c) dst[c * plane_size] = pixel[c];
         }
-    }
+    });
     const auto* weight_codes = reinterpret_cast<const std::uint8_t*>(filters);
     const std::int32_t base = plan.plane_base();
     const bool vbmi = use_vbmi && plan.table_planes() != nullptr && g.stride_w <= 2 && taps <= 256;
@@ -205,20 +205,14 @@ void lookup(const gemm::multiplier_plan& plan, const geometry& g, const T* input
     for (std::size_t i = 0; i < g.kernel_h; ++i) {
         for (std::size_t j = 0; j < g.kernel_w; ++j) offsets[i * g.kernel_w + j] = i * g.dilation_h * plane_w + j * g.dilation_w;
     }
-    parallel_for(g.batch * oc, options.threads, [&](std::size_t task) {
-        const std::size_t b = task / oc;
-        const std::size_t o = task % oc;
-        const std::size_t c = o / g.multiplier;
-        const std::uint8_t* plane = planes.data() + (b * g.channels + c) * plane_size;
-        const std::uint8_t* w = weight_codes + o * taps;
-        std::int32_t weight_sum = 0;
-        for (std::size_t t = 0; t < taps; ++t) weight_sum += value(w[t]);
-        const std::int32_t row_term = -za * weight_sum + static_cast<std::int32_t>(taps) * za * zw +
-                                      (vbmi ? static_cast<std::int32_t>(taps) * base : 0);
+    // Tasks are blocks of output rows (all channels): threads write disjoint rows, never the same cache lines.
+    constexpr std::size_t rows_per_task = 4;
+    const std::size_t row_blocks = (g.out_h + rows_per_task - 1) / rows_per_task;
+    parallel_for(g.batch * row_blocks, options.threads, [&](std::size_t task) {
+        const std::size_t b = task / row_blocks;
+        const std::size_t y0 = (task % row_blocks) * rows_per_task;
+        const std::size_t y1 = std::min(g.out_h, y0 + rows_per_task);
         std::vector<const std::uint8_t*> tables(taps);
-        if (vbmi) {
-            for (std::size_t t = 0; t < taps; ++t) tables[t] = plan.table_planes() + std::size_t{w[t]} * 512;
-        }
 #if APPROXNN_HAS_X86_KERNELS
         alignas(64) static constexpr std::uint8_t even_index[64] = {
             0,  2,  4,  6,  8,  10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36, 38, 40, 42,
@@ -226,34 +220,48 @@ void lookup(const gemm::multiplier_plan& plan, const geometry& g, const T* input
             88, 90, 92, 94, 96, 98, 100, 102, 104, 106, 108, 110, 112, 114, 116, 118, 120, 122, 124, 126};
 #endif
         std::int32_t sums[64];
-        for (std::size_t y = 0; y < g.out_h; ++y) {
-            for (std::size_t x0 = 0; x0 < g.out_w; x0 += 64) {
-                const std::size_t count = std::min<std::size_t>(64, g.out_w - x0);
-                const std::uint8_t* first = plane + y * g.stride_h * plane_w + x0 * g.stride_w;
+        for (std::size_t o = 0; o < oc; ++o) {
+            const std::size_t c = o / g.multiplier;
+            const std::uint8_t* plane = planes.data() + (b * g.channels + c) * plane_size;
+            const std::uint8_t* w = weight_codes + o * taps;
+            std::int32_t weight_sum = 0;
+            for (std::size_t t = 0; t < taps; ++t) weight_sum += value(w[t]);
+            const std::int32_t row_term = -za * weight_sum + static_cast<std::int32_t>(taps) * za * zw +
+                                          (vbmi ? static_cast<std::int32_t>(taps) * base : 0);
+            if (vbmi) {
+                for (std::size_t t = 0; t < taps; ++t) tables[t] = plan.table_planes() + std::size_t{w[t]} * 512;
+            }
+            for (std::size_t y = y0; y < y1; ++y) {
+                for (std::size_t x0 = 0; x0 < g.out_w; x0 += 64) {
+                    const std::size_t count = std::min<std::size_t>(64, g.out_w - x0);
+                    const std::uint8_t* first = plane + y * g.stride_h * plane_w + x0 * g.stride_w;
 #if APPROXNN_HAS_X86_KERNELS
-                if (vbmi) {
-                    lookup_row(first, offsets.data(), tables.data(), taps, g.stride_w, even_index, sums);
-                } else
+                    if (vbmi) {
+                        lookup_row(first, offsets.data(), tables.data(), taps, g.stride_w, even_index, sums);
+                    } else
 #endif
-                {
-                    std::fill(sums, sums + count, 0);
-                    for (std::size_t t = 0; t < taps; ++t) {
-                        const std::int32_t* row = plan.products_by_weight() + std::size_t{w[t]} * 256;
-                        const std::uint8_t* codes = first + offsets[t];
-                        for (std::size_t n = 0; n < count; ++n) sums[n] += row[codes[n * g.stride_w]];
+                    {
+                        std::fill(sums, sums + count, 0);
+                        for (std::size_t t = 0; t < taps; ++t) {
+                            const std::int32_t* row = plan.products_by_weight() + std::size_t{w[t]} * 256;
+                            const std::uint8_t* codes = first + offsets[t];
+                            for (std::size_t n = 0; n < count; ++n) sums[n] += row[codes[n * g.stride_w]];
+                        }
                     }
-                }
-                Out* out = output + ((b * g.out_h + y) * g.out_w + x0) * oc + o;
-                for (std::size_t n = 0; n < count; ++n) {
-                    std::int32_t acc = static_cast<std::int32_t>(static_cast<std::uint32_t>(sums[n]) +
-                                                                 static_cast<std::uint32_t>(row_term));
-                    if (zw != 0) {
-                        std::int32_t activation_sum = 0;
-                        for (std::size_t t = 0; t < taps; ++t) activation_sum += value(first[offsets[t] + n * g.stride_w]);
-                        acc = static_cast<std::int32_t>(static_cast<std::uint32_t>(acc) -
-                                                        static_cast<std::uint32_t>(zw * activation_sum));
+                    Out* out = output + ((b * g.out_h + y) * g.out_w + x0) * oc + o;
+                    for (std::size_t n = 0; n < count; ++n) {
+                        std::int32_t acc = static_cast<std::int32_t>(static_cast<std::uint32_t>(sums[n]) +
+                                                                     static_cast<std::uint32_t>(row_term));
+                        if (zw != 0) {
+                            std::int32_t activation_sum = 0;
+                            for (std::size_t t = 0; t < taps; ++t) {
+                                activation_sum += value(first[offsets[t] + n * g.stride_w]);
+                            }
+                            acc = static_cast<std::int32_t>(static_cast<std::uint32_t>(acc) -
+                                                            static_cast<std::uint32_t>(zw * activation_sum));
+                        }
+                        out[n * oc] = apply_output_stages(acc, o + options.channel_offset, pipeline);
                     }
-                    out[n * oc] = apply_output_stages(acc, o + options.channel_offset, pipeline);
                 }
             }
         }

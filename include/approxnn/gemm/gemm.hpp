@@ -158,8 +158,8 @@ public:
         const std::size_t width = panel_width();
         const std::size_t panels = (n_ + width - 1) / width;
         unsigned threads = options_.threads == 0 ? hardware_threads() : options_.threads;
-        // Below about 32 M products (~0.2 ms) waking a second thread costs about what it saves.
-        if (m_ * n_ * k_ * std::max<std::size_t>(terms_, 1) < (std::size_t{1} << 25)) threads = 1;
+        // Below about 64 M products (0.2 - 0.5 ms) waking a second thread costs about what it saves.
+        if (m_ * n_ * k_ * std::max<std::size_t>(terms_, 1) < (std::size_t{1} << 26)) threads = 1;
         std::size_t chunks = 1;  // row chunks per panel, when the panels alone cannot keep every thread busy
         if (threads > 1 && panels < 2 * std::size_t{threads}) {
             chunks = std::min((2 * std::size_t{threads} + panels - 1) / panels, (m_ + 7) / 8);
