@@ -1,7 +1,7 @@
 #pragma once
 // AVX-512 VNNI kernels: the exact int8 dot product (vpdpbusd), on which the exact and decomposed paths run.
 //
-// dot_tile<Rows> computes raw[r][n] = sum_q u8(b[q][n][0..3]) . s8(a[r][4q .. 4q+3]) for Rows <= 8 weight rows and
+// dot_tile<Rows> computes (or, accumulating, adds to) raw[r][n] = sum_q u8(b[q][n][0..3]) . s8(a[r][4q .. 4q+3]) for Rows <= 8 weight rows and
 // the 32 columns of one packed panel: b is [k4][32][4] bytes, a is Rows rows of 4*k4 bytes (stride lda).
 // Compiled for AVX-512 through function attributes: callers check host_cpu().has_vnni_kernels() first.
 
@@ -44,9 +44,17 @@ inline constexpr std::size_t vnni_rows = 8;
         _mm512_storeu_si512(raw + r * ldr + 16, c##r##1);                                              \
     }
 
+#define APPROXNN_VNNI_LOAD(r)                                                                          \
+    if constexpr (Rows > r) {                                                                          \
+        if (accumulate) {                                                                              \
+            c##r##0 = _mm512_loadu_si512(raw + r * ldr);                                               \
+            c##r##1 = _mm512_loadu_si512(raw + r * ldr + 16);                                          \
+        }                                                                                              \
+    }
+
 template <int Rows>
 APPROXNN_TARGET_VNNI void vnni_dot_tile(const std::int8_t* a, std::size_t lda, const std::uint8_t* b, std::size_t k4,
-                                        std::int32_t* raw, std::size_t ldr) noexcept {
+                                        std::int32_t* raw, std::size_t ldr, bool accumulate) noexcept {
     static_assert(Rows >= 1 && Rows <= 8);
     __m512i c00 = _mm512_setzero_si512(), c01 = _mm512_setzero_si512();
     __m512i c10 = _mm512_setzero_si512(), c11 = _mm512_setzero_si512();
@@ -56,6 +64,14 @@ APPROXNN_TARGET_VNNI void vnni_dot_tile(const std::int8_t* a, std::size_t lda, c
     __m512i c50 = _mm512_setzero_si512(), c51 = _mm512_setzero_si512();
     __m512i c60 = _mm512_setzero_si512(), c61 = _mm512_setzero_si512();
     __m512i c70 = _mm512_setzero_si512(), c71 = _mm512_setzero_si512();
+    APPROXNN_VNNI_LOAD(0)
+    APPROXNN_VNNI_LOAD(1)
+    APPROXNN_VNNI_LOAD(2)
+    APPROXNN_VNNI_LOAD(3)
+    APPROXNN_VNNI_LOAD(4)
+    APPROXNN_VNNI_LOAD(5)
+    APPROXNN_VNNI_LOAD(6)
+    APPROXNN_VNNI_LOAD(7)
     for (std::size_t q = 0; q < k4; ++q) {
         const __m512i b0 = _mm512_loadu_si512(b + q * 128);
         const __m512i b1 = _mm512_loadu_si512(b + q * 128 + 64);
@@ -80,22 +96,33 @@ APPROXNN_TARGET_VNNI void vnni_dot_tile(const std::int8_t* a, std::size_t lda, c
 
 #undef APPROXNN_VNNI_ROW
 #undef APPROXNN_VNNI_STORE
+#undef APPROXNN_VNNI_LOAD
 
-/// raw rows [0, rows) of a panel, 8 at a time.
+/// Groups of 4 rows of a panel per block: 256 groups are 32 KiB of packed activations, which stay in L1 while every
+/// row block of the weights passes over them.
+inline constexpr std::size_t vnni_k4_block = 256;
+
+/// raw rows [0, rows) of a panel (k4 groups of 4 expanded rows), 8 rows at a time, in blocks of vnni_k4_block groups.
 APPROXNN_TARGET_VNNI inline void vnni_dot_panel(const std::int8_t* a, std::size_t lda, std::size_t rows,
                                                 const std::uint8_t* b, std::size_t k4, std::int32_t* raw,
                                                 std::size_t ldr) noexcept {
-    std::size_t r = 0;
-    for (; r + 8 <= rows; r += 8) vnni_dot_tile<8>(a + r * lda, lda, b, k4, raw + r * ldr, ldr);
-    switch (rows - r) {
-        case 1: vnni_dot_tile<1>(a + r * lda, lda, b, k4, raw + r * ldr, ldr); break;
-        case 2: vnni_dot_tile<2>(a + r * lda, lda, b, k4, raw + r * ldr, ldr); break;
-        case 3: vnni_dot_tile<3>(a + r * lda, lda, b, k4, raw + r * ldr, ldr); break;
-        case 4: vnni_dot_tile<4>(a + r * lda, lda, b, k4, raw + r * ldr, ldr); break;
-        case 5: vnni_dot_tile<5>(a + r * lda, lda, b, k4, raw + r * ldr, ldr); break;
-        case 6: vnni_dot_tile<6>(a + r * lda, lda, b, k4, raw + r * ldr, ldr); break;
-        case 7: vnni_dot_tile<7>(a + r * lda, lda, b, k4, raw + r * ldr, ldr); break;
-        default: break;
+    for (std::size_t q0 = 0; q0 < k4; q0 += vnni_k4_block) {
+        const std::size_t q = k4 - q0 < vnni_k4_block ? k4 - q0 : vnni_k4_block;
+        const std::int8_t* aq = a + 4 * q0;
+        const std::uint8_t* bq = b + 128 * q0;
+        const bool accumulate = q0 > 0;
+        std::size_t r = 0;
+        for (; r + 8 <= rows; r += 8) vnni_dot_tile<8>(aq + r * lda, lda, bq, q, raw + r * ldr, ldr, accumulate);
+        switch (rows - r) {
+            case 1: vnni_dot_tile<1>(aq + r * lda, lda, bq, q, raw + r * ldr, ldr, accumulate); break;
+            case 2: vnni_dot_tile<2>(aq + r * lda, lda, bq, q, raw + r * ldr, ldr, accumulate); break;
+            case 3: vnni_dot_tile<3>(aq + r * lda, lda, bq, q, raw + r * ldr, ldr, accumulate); break;
+            case 4: vnni_dot_tile<4>(aq + r * lda, lda, bq, q, raw + r * ldr, ldr, accumulate); break;
+            case 5: vnni_dot_tile<5>(aq + r * lda, lda, bq, q, raw + r * ldr, ldr, accumulate); break;
+            case 6: vnni_dot_tile<6>(aq + r * lda, lda, bq, q, raw + r * ldr, ldr, accumulate); break;
+            case 7: vnni_dot_tile<7>(aq + r * lda, lda, bq, q, raw + r * ldr, ldr, accumulate); break;
+            default: break;
+        }
     }
 }
 
