@@ -48,15 +48,22 @@ public:
     /// Runs fn(0) .. fn(tasks - 1) with `helpers` pool threads plus the caller.
     void run(std::size_t tasks, unsigned helpers, const std::function<void(std::size_t)>& fn) {
         std::unique_lock<std::mutex> run_lock(run_mutex_);  // one parallel region at a time
-        job j{&fn, tasks, {}, 0, nullptr};
+        job j{&fn, tasks, {}, 0, {}, nullptr};
         {
             std::lock_guard<std::mutex> lock(mutex_);
             job_ = &j;
             helpers_wanted_ = std::min(helpers, workers());
             ++generation_;
+            published_.store(generation_, std::memory_order_release);
         }
         wake_.notify_all();
         work(j);
+        // The helpers usually finish within microseconds of the caller: spin briefly before sleeping.
+        for (int spin = 0; spin < 4000 && !(j.settled.load(std::memory_order_acquire) == tasks &&
+                                            helpers_active_.load(std::memory_order_acquire) == 0);
+             ++spin) {
+            pause();
+        }
         std::unique_lock<std::mutex> lock(mutex_);
         done_.wait(lock, [&] { return j.finished == tasks && helpers_active_ == 0; });
         job_ = nullptr;
@@ -70,8 +77,15 @@ private:
         std::size_t tasks;
         std::atomic<std::size_t> next{0};
         std::size_t finished = 0;  // guarded by mutex_
+        std::atomic<std::size_t> settled{0};  // finished, readable without the lock
         std::exception_ptr error;  // guarded by mutex_
     };
+
+    static void pause() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
 
     explicit thread_pool(unsigned workers) {
         for (unsigned i = 0; i < workers; ++i) workers_.emplace_back([this] { loop(); });
@@ -93,6 +107,7 @@ private:
         inside_parallel_task = was_inside;
         std::lock_guard<std::mutex> lock(mutex_);
         j.finished += completed;
+        j.settled.store(j.finished, std::memory_order_release);
         if (error && !j.error) j.error = error;
     }
 
@@ -100,6 +115,11 @@ private:
         std::size_t seen = 0;
         while (true) {
             job* j = nullptr;
+            // Parallel regions often follow each other closely (layer after layer): spin a little before sleeping,
+            // so that the next region does not wait for a wake-up from the kernel.
+            for (int spin = 0; spin < 4000 && published_.load(std::memory_order_acquire) == seen; ++spin) {
+                pause();
+            }
             {
                 std::unique_lock<std::mutex> lock(mutex_);
                 wake_.wait(lock, [&] { return stopping_ || (generation_ != seen && helpers_wanted_ > 0); });
@@ -125,8 +145,9 @@ private:
     std::condition_variable done_;
     job* job_ = nullptr;
     unsigned helpers_wanted_ = 0;
-    unsigned helpers_active_ = 0;
+    std::atomic<unsigned> helpers_active_{0};  // modified under mutex_, read without it while spinning
     std::size_t generation_ = 0;
+    std::atomic<std::size_t> published_{0};  // generation_, readable without the lock (for spinning)
     bool stopping_ = false;
 };
 

@@ -158,19 +158,26 @@ public:
         const std::size_t width = panel_width();
         const std::size_t panels = (n_ + width - 1) / width;
         unsigned threads = options_.threads == 0 ? hardware_threads() : options_.threads;
-        // Below about 64 M products (0.2 - 0.5 ms) waking a second thread costs about what it saves.
-        if (m_ * n_ * k_ * std::max<std::size_t>(terms_, 1) < (std::size_t{1} << 26)) threads = 1;
+        // Below about 4 M products (tens of microseconds) a second thread costs about what it saves.
+        if (m_ * n_ * k_ * std::max<std::size_t>(terms_, 1) < (std::size_t{1} << 22)) threads = 1;
         std::size_t chunks = 1;  // row chunks per panel, when the panels alone cannot keep every thread busy
         if (threads > 1 && panels < 2 * std::size_t{threads}) {
             chunks = std::min((2 * std::size_t{threads} + panels - 1) / panels, (m_ + 7) / 8);
         }
         const std::size_t rows_per_chunk = round_up((m_ + chunks - 1) / chunks, 8);
         chunks = (m_ + rows_per_chunk - 1) / rows_per_chunk;
-        parallel_for(panels * chunks, threads, [&](std::size_t task) {
-            const std::size_t panel = task / chunks;
-            const std::size_t m0 = (task % chunks) * rows_per_chunk;
-            const std::size_t n0 = panel * width;
-            run_tile(n0, std::min(width, n_ - n0), m0, std::min(m_, m0 + rows_per_chunk));
+        // Each task takes a run of neighbouring tiles, so that a core's prefetchers walk its own part of the
+        // activations instead of alternating lines with the other cores (about four runs per thread balance the load).
+        const std::size_t tiles = panels * chunks;
+        const std::size_t runs = threads == 1 ? 1 : std::min(tiles, 4 * std::size_t{threads});
+        parallel_for(runs, threads, [&](std::size_t run) {
+            const std::size_t end = (run + 1) * tiles / runs;
+            for (std::size_t tile = run * tiles / runs; tile < end; ++tile) {
+                const std::size_t panel = tile / chunks;
+                const std::size_t m0 = (tile % chunks) * rows_per_chunk;
+                const std::size_t n0 = panel * width;
+                run_tile(n0, std::min(width, n_ - n0), m0, std::min(m_, m0 + rows_per_chunk));
+            }
         });
     }
 

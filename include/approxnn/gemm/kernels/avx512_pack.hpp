@@ -27,16 +27,12 @@ APPROXNN_TARGET_VNNI_VBMI inline __m512i vnni_factors(__m512i codes, const std::
     return vbmi_lookup(codes, table, bit6, bit7, _kand_mask64(bit6, bit7));
 }
 
-/// The 32 biased factors of expanded row kk in the low half of a vector (zero for padding rows).
+/// The 32 biased factors of code row k (term table `table`) in the low half of a vector (zero past k_rows).
 APPROXNN_TARGET_VNNI_VBMI inline __m512i vnni_factor_row(const std::uint8_t* const* rows, std::size_t k_rows,
-                                                         std::size_t padded_rows, std::size_t kk,
-                                                         const std::uint8_t* factor_tables, bool identity_xor,
+                                                         std::size_t k, const std::uint8_t* table, bool identity_xor,
                                                          __m512i flip) noexcept {
-    const std::size_t t = kk / padded_rows;
-    const std::size_t k = kk - t * padded_rows;
     if (k >= k_rows) return _mm512_setzero_si512();
-    const __m512i codes = _mm512_maskz_loadu_epi8(0xFFFFFFFFULL, rows[k]);
-    return vnni_factors(codes, factor_tables + t * 256, identity_xor, flip);
+    return vnni_factors(_mm512_maskz_loadu_epi8(0xFFFFFFFFULL, rows[k]), table, identity_xor, flip);
 }
 
 /// From K x N codes: rows[k] points at 32 readable codes of row k (k < k_rows); k4 = terms * Kp / 4.
@@ -64,21 +60,26 @@ APPROXNN_TARGET_VNNI_VBMI inline void vnni_pack_panel(const std::uint8_t* const*
     const __m512i flip = _mm512_set1_epi8(static_cast<char>(xor_value));
     __m512i s0 = _mm512_setzero_si512();
     __m512i s1 = _mm512_setzero_si512();
-    (void)terms;
-    const std::size_t padded = (k_rows + 3) / 4 * 4;
-    for (std::size_t q = 0; q < k4; ++q) {
-        const __m512i r0 = vnni_factor_row(rows, k_rows, padded, 4 * q, factor_tables, identity_xor, flip);
-        const __m512i r1 = vnni_factor_row(rows, k_rows, padded, 4 * q + 1, factor_tables, identity_xor, flip);
-        const __m512i r2 = vnni_factor_row(rows, k_rows, padded, 4 * q + 2, factor_tables, identity_xor, flip);
-        const __m512i r3 = vnni_factor_row(rows, k_rows, padded, 4 * q + 3, factor_tables, identity_xor, flip);
-        const __m512i p01 = _mm512_permutex2var_epi8(r0, pairs, r1);
-        const __m512i p23 = _mm512_permutex2var_epi8(r2, pairs, r3);
-        const __m512i o0 = _mm512_permutex2var_epi8(p01, low, p23);
-        const __m512i o1 = _mm512_permutex2var_epi8(p01, high, p23);
-        _mm512_storeu_si512(out + q * 128, o0);
-        _mm512_storeu_si512(out + q * 128 + 64, o1);
-        s0 = _mm512_dpbusd_epi32(s0, o0, ones);
-        s1 = _mm512_dpbusd_epi32(s1, o1, ones);
+    const std::size_t groups = (k_rows + 3) / 4;  // per term; k4 = terms * groups
+    (void)k4;
+    std::uint8_t* dst = out;
+    for (std::size_t t = 0; t < terms; ++t) {
+        const std::uint8_t* table = factor_tables + t * 256;
+        for (std::size_t g = 0; g < groups; ++g, dst += 128) {
+            const std::size_t k = 4 * g;
+            const __m512i r0 = vnni_factor_row(rows, k_rows, k, table, identity_xor, flip);
+            const __m512i r1 = vnni_factor_row(rows, k_rows, k + 1, table, identity_xor, flip);
+            const __m512i r2 = vnni_factor_row(rows, k_rows, k + 2, table, identity_xor, flip);
+            const __m512i r3 = vnni_factor_row(rows, k_rows, k + 3, table, identity_xor, flip);
+            const __m512i p01 = _mm512_permutex2var_epi8(r0, pairs, r1);
+            const __m512i p23 = _mm512_permutex2var_epi8(r2, pairs, r3);
+            const __m512i o0 = _mm512_permutex2var_epi8(p01, low, p23);
+            const __m512i o1 = _mm512_permutex2var_epi8(p01, high, p23);
+            _mm512_storeu_si512(dst, o0);
+            _mm512_storeu_si512(dst + 64, o1);
+            s0 = _mm512_dpbusd_epi32(s0, o0, ones);
+            s1 = _mm512_dpbusd_epi32(s1, o1, ones);
+        }
     }
     _mm512_storeu_si512(sums, s0);
     _mm512_storeu_si512(sums + 16, s1);
