@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <span>
 #include <string>
@@ -31,6 +32,7 @@
 
 #include "approxnn/core/error.hpp"
 #include "approxnn/core/output_stage.hpp"
+#include "approxnn/core/parallel.hpp"
 #include "approxnn/conv/depthwise.hpp"
 #include "approxnn/gemm/gemm.hpp"
 #include "approxnn/gemm/matrix.hpp"
@@ -159,31 +161,31 @@ output_size check_conv(const char* who, const nhwc_view<T>& input, const ohwi_vi
            p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
 }
 
-/// The im2col matrix of group g: one row of K = kernel_h * kernel_w * in_per_group codes per output pixel.
+/// Rows [first, last) of the im2col matrix of group g: one row of K = kernel_h * kernel_w * in_per_group codes per
+/// output pixel (pixels numbered batch-major, then row, then column).
 template <class T>
 void im2col(const nhwc_view<const T>& input, std::size_t kernel_h, std::size_t kernel_w, std::size_t in_per_group,
-            std::size_t group, const conv2d_params& p, output_size out, T padding, T* rows) {
+            std::size_t group, const conv2d_params& p, output_size out, T padding, T* rows, std::size_t first,
+            std::size_t last) {
     const std::size_t depth = kernel_h * kernel_w * in_per_group;
-    std::size_t pixel = 0;
-    for (std::size_t b = 0; b < input.batch; ++b) {
-        for (std::size_t y = 0; y < out.height; ++y) {
-            for (std::size_t x = 0; x < out.width; ++x, ++pixel) {
-                T* row = rows + pixel * depth;
-                for (std::size_t i = 0; i < kernel_h; ++i) {
-                    const std::ptrdiff_t iy = static_cast<std::ptrdiff_t>(y * p.stride_h + i * p.dilation_h) -
-                                              static_cast<std::ptrdiff_t>(p.pad_top);
-                    for (std::size_t j = 0; j < kernel_w; ++j, row += in_per_group) {
-                        const std::ptrdiff_t ix = static_cast<std::ptrdiff_t>(x * p.stride_w + j * p.dilation_w) -
-                                                  static_cast<std::ptrdiff_t>(p.pad_left);
-                        if (iy < 0 || ix < 0 || iy >= static_cast<std::ptrdiff_t>(input.height) ||
-                            ix >= static_cast<std::ptrdiff_t>(input.width)) {
-                            std::memset(row, static_cast<unsigned char>(padding), in_per_group);
-                        } else {
-                            std::memcpy(row, &input(b, static_cast<std::size_t>(iy), static_cast<std::size_t>(ix),
-                                                    group * in_per_group),
-                                        in_per_group * sizeof(T));
-                        }
-                    }
+    for (std::size_t pixel = first; pixel < last; ++pixel) {
+        const std::size_t b = pixel / (out.height * out.width);
+        const std::size_t y = pixel / out.width % out.height;
+        const std::size_t x = pixel % out.width;
+        T* row = rows + pixel * depth;
+        for (std::size_t i = 0; i < kernel_h; ++i) {
+            const std::ptrdiff_t iy = static_cast<std::ptrdiff_t>(y * p.stride_h + i * p.dilation_h) -
+                                      static_cast<std::ptrdiff_t>(p.pad_top);
+            for (std::size_t j = 0; j < kernel_w; ++j, row += in_per_group) {
+                const std::ptrdiff_t ix = static_cast<std::ptrdiff_t>(x * p.stride_w + j * p.dilation_w) -
+                                          static_cast<std::ptrdiff_t>(p.pad_left);
+                if (iy < 0 || ix < 0 || iy >= static_cast<std::ptrdiff_t>(input.height) ||
+                    ix >= static_cast<std::ptrdiff_t>(input.width)) {
+                    std::memset(row, static_cast<unsigned char>(padding), in_per_group);
+                } else {
+                    std::memcpy(row, &input(b, static_cast<std::size_t>(iy), static_cast<std::size_t>(ix),
+                                            group * in_per_group),
+                                in_per_group * sizeof(T));
                 }
             }
         }
@@ -323,8 +325,13 @@ void conv2d(const gemm::multiplier_plan& plan, nhwc_view<const T> input, ohwi_vi
             activations = gemm::matrix_view<const T>{input.data + g * in_per_group, depth, pixels, 1,
                                                      static_cast<std::ptrdiff_t>(input.channels)};
         } else {
-            detail::im2col(input, filters.kernel_h, filters.kernel_w, in_per_group, g, p, s,
-                           static_cast<T>(options.activation_zero_point), rows);
+            constexpr std::size_t pixels_per_task = 256;
+            const unsigned threads = pixels * depth >= (std::size_t{1} << 18) ? options.threads : 1U;
+            parallel_for((pixels + pixels_per_task - 1) / pixels_per_task, threads, [&](std::size_t task) {
+                detail::im2col(input, filters.kernel_h, filters.kernel_w, in_per_group, g, p, s,
+                               static_cast<T>(options.activation_zero_point), rows, task * pixels_per_task,
+                               std::min(pixels, (task + 1) * pixels_per_task));
+            });
             activations = gemm::row_major<const T>(rows, pixels, depth).transposed();
         }
         const auto weights = gemm::row_major<const T>(filters.data + g * out_per_group * depth, out_per_group, depth);
