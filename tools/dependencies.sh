@@ -8,7 +8,8 @@ set -euo pipefail
 APPROXNN_PACKAGES=(
   g++ cmake ninja-build
   xtensor-dev libxtensor-dev xtl-dev libxsimd-dev nlohmann-json3-dev
-  doctest-dev libbenchmark-dev libcli11-dev libeigen3-dev
+  doctest-dev libbenchmark-dev libcli11-dev libeigen3-dev zlib1g-dev
+  dataset-fashion-mnist
   gnuplot-nox
 )
 # What the tests need on top: clang 14 with its sanitizer and libFuzzer runtimes, and the Cortex-M55 toolchain and
