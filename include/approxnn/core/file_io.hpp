@@ -2,7 +2,8 @@
 // File helpers shared by the readers and writers of approxnn's formats.
 //
 // write_file_atomically: writes through a callback into <path>.partial, then renames it over <path>, so that a
-// failed write never leaves a truncated file or destroys the previous one. Errors are io_error naming <path>.
+// failed write (or a writer that throws) never leaves a truncated or .partial file or destroys the previous one.
+// Errors are io_error naming <path>.
 
 #include <concepts>
 #include <filesystem>
@@ -32,7 +33,14 @@ void write_file_atomically(const std::filesystem::path& path, Writer&& write) {
     {
         std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
         if (!out) throw io_error("cannot write '" + path.string() + "' (is its directory missing or read-only?)");
-        write(out);
+        try {
+            write(out);
+        } catch (...) {
+            out.close();
+            std::error_code ignored;
+            std::filesystem::remove(temporary, ignored);
+            throw;
+        }
         out.flush();
         if (!out) {
             out.close();
