@@ -25,6 +25,7 @@
 #include <limits>
 #include <optional>
 #include <ostream>
+#include <span>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -33,6 +34,7 @@
 #include "approxnn/core/csv.hpp"
 #include "approxnn/core/error.hpp"
 #include "approxnn/core/file_io.hpp"
+#include "approxnn/core/npy.hpp"
 #include "approxnn/multipliers/multiplier.hpp"
 #include "approxnn/multipliers/table.hpp"
 
@@ -159,65 +161,11 @@ inline void write_tfapprox(const table_multiplier& t, std::ostream& out) {
 
 enum class npy_dtype { int16, int32 };
 
-namespace detail {
-// The value of `key` in the header dict of an .npy file, as raw text up to the next top-level comma or brace.
-inline std::string npy_header_value(const std::string& header, std::string_view key, const std::string& source) {
-    std::size_t pos = std::string::npos;
-    for (const char quote : {'\'', '"'}) {
-        const std::string quoted = std::string(1, quote) + std::string(key) + std::string(1, quote);
-        pos = header.find(quoted);
-        if (pos != std::string::npos) {
-            pos += quoted.size();
-            break;
-        }
-    }
-    if (pos == std::string::npos) throw format_error(source + ": the .npy header has no '" + std::string(key) + "'");
-    pos = header.find(':', pos);
-    if (pos == std::string::npos) throw format_error(source + ": malformed .npy header (no ':' after '" +
-                                                     std::string(key) + "')");
-    ++pos;
-    while (pos < header.size() && header[pos] == ' ') ++pos;
-    std::size_t end = pos;
-    int depth = 0;
-    while (end < header.size()) {
-        const char c = header[end];
-        if (c == '(') ++depth;
-        if (c == ')') --depth;
-        if ((c == ',' || c == '}') && depth == 0) break;
-        ++end;
-    }
-    std::string value = header.substr(pos, end - pos);
-    while (!value.empty() && value.back() == ' ') value.pop_back();
-    return value;
-}
-}  // namespace detail
-
 /// Reads a [256, 256] integer .npy array; `source` names the stream in error messages.
 inline table_multiplier read_npy(std::istream& in, signedness s, operand_position weight, std::string name,
                                  const std::string& source) {
-    const std::string preamble = detail::read_at_most(in, 8);
-    if (preamble.size() < 8 || preamble.compare(0, 6, "\x93NUMPY") != 0) {
-        throw format_error(source + ": not a NumPy .npy file (the magic string \\x93NUMPY is missing)");
-    }
-    const auto major = static_cast<std::uint8_t>(preamble[6]);
-    if (major < 1 || major > 3) {
-        throw format_error(source + ": unsupported .npy format version " + std::to_string(major));
-    }
-    const std::size_t length_bytes = major == 1 ? 2 : 4;
-    const std::string length_field = detail::read_at_most(in, length_bytes);
-    if (length_field.size() != length_bytes) throw format_error(source + ": truncated .npy header");
-    std::size_t header_length = 0;
-    for (std::size_t i = 0; i < length_bytes; ++i) {
-        header_length |= std::size_t{static_cast<std::uint8_t>(length_field[i])} << (8 * i);
-    }
-    if (header_length > 65536) {
-        throw format_error(source + ": implausible .npy header length " + std::to_string(header_length));
-    }
-    const std::string header = detail::read_at_most(in, header_length);
-    if (header.size() != header_length) throw format_error(source + ": truncated .npy header");
-
-    std::string descr = detail::npy_header_value(header, "descr", source);
-    if (descr.size() >= 2 && (descr.front() == '\'' || descr.front() == '"')) descr = descr.substr(1, descr.size() - 2);
+    const npy_header header = read_npy_header(in, source);
+    const std::string& descr = header.descr;
     if (descr.size() != 3 || (descr[0] != '<' && descr[0] != '>' && descr[0] != '|') ||
         (descr[1] != 'i' && descr[1] != 'u') || (descr[2] != '2' && descr[2] != '4' && descr[2] != '8')) {
         throw format_error(source + ": unsupported .npy dtype '" + descr +
@@ -226,20 +174,10 @@ inline table_multiplier read_npy(std::istream& in, signedness s, operand_positio
     const bool big_endian = descr[0] == '>';
     const bool is_unsigned_type = descr[1] == 'u';
     const std::size_t item = static_cast<std::size_t>(descr[2] - '0');
-
-    const std::string order = detail::npy_header_value(header, "fortran_order", source);
-    if (order != "False" && order != "True") {
-        throw format_error(source + ": malformed fortran_order '" + order + "' in the .npy header");
-    }
-    const bool fortran = order == "True";
-
-    std::string shape = detail::npy_header_value(header, "shape", source);
-    std::string compact;
-    for (const char c : shape) {
-        if (c != ' ' && c != 'L') compact += c;
-    }
-    if (compact != "(256,256)") {
-        throw format_error(source + ": the .npy array has shape " + shape + ", a product table needs (256, 256)");
+    const bool fortran = header.fortran_order;
+    if (header.shape != npy_shape{256, 256}) {
+        throw format_error(source + ": the .npy array has shape " + npy_shape_string(header.shape) +
+                           ", a product table needs (256, 256)");
     }
 
     const std::size_t data_bytes = table_entries * item;
@@ -281,22 +219,14 @@ inline table_multiplier read_npy(std::istream& in, signedness s, operand_positio
 /// (before writing anything) when int16 cannot hold a product.
 inline void write_npy(const table_multiplier& t, std::ostream& out, npy_dtype dtype = npy_dtype::int32) {
     if (dtype == npy_dtype::int16) detail::check_product_range(t, -32768, 32767, ".npy int16");
-    const std::size_t item = dtype == npy_dtype::int16 ? 2 : 4;
-    std::string header = std::string("{'descr': '<i") + (item == 2 ? "2" : "4") +
-                         "', 'fortran_order': False, 'shape': (256, 256), }";
-    // Pad with spaces so that magic + version + length + header is a multiple of 64 bytes, ending in '\n'.
-    while ((10 + header.size() + 1) % 64 != 0) header += ' ';
-    header += '\n';
-    std::string data = std::string("\x93NUMPY") + '\x01' + '\x00';
-    data += static_cast<char>(header.size() & 0xFFU);
-    data += static_cast<char>(header.size() >> 8);
-    data += header;
     const auto products = t.products();
-    for (std::size_t i = 0; i < table_entries; ++i) {
-        const auto v = static_cast<std::uint32_t>(products[i]);
-        for (std::size_t b = 0; b < item; ++b) data += static_cast<char>((v >> (8 * b)) & 0xFFU);
+    if (dtype == npy_dtype::int32) {
+        approxnn::write_npy(out, std::span<const std::int32_t>(products), npy_shape{256, 256});
+        return;
     }
-    out.write(data.data(), static_cast<std::streamsize>(data.size()));
+    std::vector<std::int16_t> narrow(table_entries);
+    for (std::size_t i = 0; i < table_entries; ++i) narrow[i] = static_cast<std::int16_t>(products[i]);
+    approxnn::write_npy(out, std::span<const std::int16_t>(narrow), npy_shape{256, 256});
 }
 
 // ---------------------------------------------------------------------------------------------------------------
