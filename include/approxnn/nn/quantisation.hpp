@@ -3,6 +3,7 @@
 // gradients for training, and the integer codes the multipliers see.
 //
 // Two schemes, matching the two operand signednesses of the multipliers:
+// (round(x / s) below is computed as nearbyint(x * (1 / s)) in float, ties to even, identically everywhere.)
 //  * signed:   activations int8 symmetric (code = clamp(round(x / s), -127, 127), zero point 0);
 //              weights int8 symmetric (code in [-127, 127]), per output channel or per tensor.
 //  * unsigned: activations uint8 affine (code = clamp(round(x / s) + z, 0, 255), z from the observed range);

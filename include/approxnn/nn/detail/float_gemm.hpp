@@ -3,6 +3,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstddef>
+#include <vector>
 
 #include "approxnn/core/parallel.hpp"
 
@@ -24,6 +25,30 @@ inline void float_gemm(std::size_t m, std::size_t n, std::size_t k, float_operan
     using stride = Eigen::OuterStride<>;
     if (m == 0 || n == 0) return;
     const auto ei = [](std::size_t v) { return static_cast<Eigen::Index>(v); };
+    // A long reduction into a small output (weight gradients): fixed slices of k, partial products summed in
+    // slice order (the same result for any thread count).
+    if (k >= 64 * std::max(m, n) && m * n * k >= (std::size_t{1} << 20)) {
+        constexpr std::size_t slices = 8;
+        const std::size_t per = (k + slices - 1) / slices;
+        std::vector<float> partial(slices * m * n, 0.0F);
+        parallel_for(slices, threads, [&](std::size_t s) {
+            const std::size_t first = s * per;
+            if (first >= k) return;
+            const std::size_t len = std::min(per, k - first);
+            const float_operand as{a.transposed ? a.data + first * a.ld : a.data + first, a.ld, a.transposed};
+            const float_operand bs{b.transposed ? b.data + first : b.data + first * b.ld, b.ld, b.transposed};
+            float_gemm(m, n, len, as, bs, partial.data() + s * m * n, n, 0.0F, 1);
+        });
+        for (std::size_t i = 0; i < m; ++i) {
+            float* row = c + i * ldc;
+            for (std::size_t j = 0; j < n; ++j) {
+                float sum = beta == 0.0F ? 0.0F : row[j];
+                for (std::size_t s = 0; s < slices; ++s) sum += partial[(s * m + i) * n + j];
+                row[j] = sum;
+            }
+        }
+        return;
+    }
     // Blocks of rows when m is the larger side, else blocks of columns.
     const bool by_rows = m >= n;
     const std::size_t extent = by_rows ? m : n;

@@ -43,11 +43,13 @@ public:
     conv2d(std::size_t in_channels, std::size_t out_channels, const conv2d_options& options)
         : product_layer(weight_shape(in_channels, out_channels, options), out_channels, options.bias, "conv2d"),
           in_channels_(in_channels), options_(options) {
-        // Validates kernel, strides, dilations, groups and padding (a 1x1 input cannot fail on size here).
+        // Validates kernel, strides, dilations, groups and padding (a 1x1 input cannot fail on size here); 0 groups
+        // reach the check that names them (not a division by zero).
         (void)conv::conv2d_output_size(options.params.pad_top + options.params.pad_bottom + 64,
                                        options.params.pad_left + options.params.pad_right + 64, in_channels,
-                                       options.kernel_h, options.kernel_w, in_channels / options.params.groups,
-                                       out_channels, options.params);
+                                       options.kernel_h, options.kernel_w,
+                                       in_channels / std::max<std::size_t>(options.params.groups, 1), out_channels,
+                                       options.params);
         if (in_channels == 0 || out_channels == 0) {
             throw parameter_error("conv2d: channel counts must be positive, got " + std::to_string(in_channels) +
                                   " in and " + std::to_string(out_channels) + " out");
@@ -67,7 +69,12 @@ public:
             throw shape_error("conv2d '" + name_ + "': expected an NHWC input with " + std::to_string(in_channels_) +
                               " channels, got " + to_string(input));
         }
-        const conv::output_size s = size_for(input);
+        conv::output_size s;
+        try {
+            s = size_for(input);
+        } catch (const shape_error& e) {
+            throw shape_error("conv2d '" + name_ + "': input " + to_string(input) + ": " + e.what());
+        }
         return {input[0], s.height, s.width, out_channels()};
     }
 
@@ -94,10 +101,13 @@ public:
         }
         if (tracing()) trace(input.shape(), output.shape());
         if (train && !lowered) x_ = x;  // depthwise backward reads x' directly
+        cached_ = train;
         finish_forward(output, m);
     }
 
     void backward(const tensor& grad_output, tensor& grad_input) override {
+        if (!cached_) throw parameter_error("conv2d '" + name_ + "': backward() without a training forward()");
+        expect_shape(("conv2d '" + name_ + "': backward").c_str(), grad_output, output_shape(shape_in_));
         const tensor& g = begin_backward(grad_output);
         const tensor& w = quant_ ? wq_ : weight_.value;
         grad_input.resize(shape_in_);
@@ -115,6 +125,7 @@ public:
         dcolumns_ = {};
         x_ = tensor();
         acc_ = {};
+        cached_ = false;
     }
 
 private:
@@ -394,6 +405,7 @@ private:
     std::vector<float> columns_, dcolumns_;
     tensor x_;
     std::vector<std::int32_t> acc_;
+    bool cached_ = false;  ///< the last forward was a training forward
 };
 
 }  // namespace approxnn::nn

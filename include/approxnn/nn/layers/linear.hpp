@@ -78,11 +78,13 @@ public:
             run_integer(exact, n, t.exact_output.data());
             emit_trace(t);
         }
-        x_ = &x;
+        x_ = m == mode::training ? &x : nullptr;
         finish_forward(output, m);
     }
 
     void backward(const tensor& grad_output, tensor& grad_input) override {
+        if (x_ == nullptr) throw parameter_error("linear '" + name_ + "': backward() without a training forward()");
+        expect_shape(("linear '" + name_ + "': backward").c_str(), grad_output, {x_->dim(0), out_channels()});
         const tensor& g = begin_backward(grad_output);
         const tensor& w = quant_ ? wq_ : weight_.value;
         const std::size_t n = g.dim(0);

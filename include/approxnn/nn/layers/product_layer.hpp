@@ -66,8 +66,10 @@ public:
     [[nodiscard]] parameter* bias() noexcept { return has_bias_ ? &bias_ : nullptr; }
     [[nodiscard]] std::size_t out_channels() const noexcept { return weight_.value.dim(0); }
 
-    /// Quantises both operands from now on (nullopt: float again). Keeps an observed range when the scheme stays.
+    /// Quantises both operands from now on (nullopt: float again, which also drops the multiplier). Keeps an
+    /// observed range when the scheme stays.
     void set_quantisation(std::optional<quantisation> q) {
+        if (!q) plan_ = nullptr;
         if (q && plan_ && plan_->operand_signedness() != q->scheme) {
             throw parameter_error("layer '" + name_ + "': multiplier " + plan_->name() + " does not match the " +
                                   scheme_name(q->scheme) + " quantisation");
