@@ -90,17 +90,17 @@ public:
         const tensor& w = effective_weight();
         const bool train = m == mode::training;
         const bool lowered = !depthwise();
-        // The im2col matrix is needed by the float product and by backward.
-        if (lowered && (train || !approximate())) build_columns(x);
         if (approximate()) {
             approximate_product(input.shape(), output);
         } else if (lowered) {
-            float_product(w, output);
+            float_product(x, w, output);
         } else {
             depthwise_forward(x, w, output);
         }
         if (tracing()) trace(input.shape(), output.shape());
-        if (train && !lowered) x_ = x;  // depthwise backward reads x' directly
+        // backward() reads x': the cached xq_ when quantised, else a copy of the input.
+        if (train && &x != &xq_) x_ = x;
+        x_saved_ = train ? (&x == &xq_ ? &xq_ : &x_) : nullptr;
         cached_ = train;
         finish_forward(output, m);
     }
@@ -121,8 +121,7 @@ public:
 
     void release_cache() override {
         product_layer::release_cache();
-        columns_ = {};
-        dcolumns_ = {};
+        x_saved_ = nullptr;
         x_ = tensor();
         acc_ = {};
         cached_ = false;
@@ -145,62 +144,99 @@ private:
                p.pad_top == 0 && p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0 && groups() == 1;
     }
 
-    /// columns_[(g * P + p) * K + k]: the im2col rows of x' (pointwise convolutions read x' itself).
-    void build_columns(const tensor& x) {
-        if (pointwise()) {
-            columns_src_ = &x;
-            return;
-        }
-        columns_src_ = nullptr;
+    /// Images per im2col block: about 512 KiB of columns, so that a block stays in cache between its im2col and
+    /// its GEMMs (several small images per block keep the GEMMs efficient).
+    [[nodiscard]] std::size_t block_images(std::size_t per_image) const noexcept {
+        const std::size_t bytes = per_image * fan_in() * groups() * sizeof(float);
+        return std::max<std::size_t>(1, (std::size_t{512} << 10) / std::max<std::size_t>(bytes, 1));
+    }
+
+    /// The im2col rows of images [b0, b0 + n) of x', every group: cols[(g * n * per_image + r) * K + k].
+    void block_columns(const tensor& x, std::size_t b0, std::size_t n, const conv::output_size& s, float* cols) const {
         const shape_t& in = x.shape();
-        const conv::output_size s = size_for(in);
-        const std::size_t pixels = in[0] * s.height * s.width;
         const std::size_t depth = fan_in();
-        columns_.resize(groups() * pixels * depth);
         const std::size_t cg = in_per_group();
         const auto& p = options_.params;
         const std::size_t per_image = s.height * s.width;
-        parallel_for(in[0], 0, [&](std::size_t b) {
-            for (std::size_t g = 0; g < groups(); ++g) {
-                for (std::size_t q = 0; q < per_image; ++q) {
-                    const std::size_t oy = q / s.width;
-                    const std::size_t ox = q % s.width;
-                    float* row = columns_.data() + (g * pixels + b * per_image + q) * depth;
-                    for (std::size_t i = 0; i < options_.kernel_h; ++i) {
-                        const std::ptrdiff_t iy = static_cast<std::ptrdiff_t>(oy * p.stride_h + i * p.dilation_h) -
-                                                  static_cast<std::ptrdiff_t>(p.pad_top);
-                        for (std::size_t j = 0; j < options_.kernel_w; ++j, row += cg) {
-                            const std::ptrdiff_t ix = static_cast<std::ptrdiff_t>(ox * p.stride_w + j * p.dilation_w) -
-                                                      static_cast<std::ptrdiff_t>(p.pad_left);
-                            if (iy < 0 || ix < 0 || iy >= static_cast<std::ptrdiff_t>(in[1]) ||
-                                ix >= static_cast<std::ptrdiff_t>(in[2])) {
-                                for (std::size_t c = 0; c < cg; ++c) row[c] = 0.0F;
-                            } else {
-                                const float* src =
-                                    x.data() + ((b * in[1] + static_cast<std::size_t>(iy)) * in[2] +
+        const std::size_t rows = n * per_image;
+        for (std::size_t g = 0; g < groups(); ++g) {
+            for (std::size_t r = 0; r < rows; ++r) {
+                const std::size_t b = b0 + r / per_image;
+                const std::size_t q = r % per_image;
+                const std::size_t oy = q / s.width;
+                const std::size_t ox = q % s.width;
+                float* row = cols + (g * rows + r) * depth;
+                const std::ptrdiff_t ix0 =
+                    static_cast<std::ptrdiff_t>(ox * p.stride_w) - static_cast<std::ptrdiff_t>(p.pad_left);
+                // Dense convolutions with undilated rows inside the image: each kernel row is one contiguous run.
+                const bool contiguous = groups() == 1 && p.dilation_w == 1 && ix0 >= 0 &&
+                                        ix0 + static_cast<std::ptrdiff_t>(options_.kernel_w) <=
+                                            static_cast<std::ptrdiff_t>(in[2]);
+                const std::size_t run = options_.kernel_w * cg;
+                for (std::size_t i = 0; i < options_.kernel_h; ++i) {
+                    const std::ptrdiff_t iy = static_cast<std::ptrdiff_t>(oy * p.stride_h + i * p.dilation_h) -
+                                              static_cast<std::ptrdiff_t>(p.pad_top);
+                    if (contiguous) {
+                        if (iy < 0 || iy >= static_cast<std::ptrdiff_t>(in[1])) {
+                            std::fill(row, row + run, 0.0F);
+                        } else {
+                            const float* src = x.data() + ((b * in[1] + static_cast<std::size_t>(iy)) * in[2] +
+                                                           static_cast<std::size_t>(ix0)) * in[3];
+                            std::copy(src, src + run, row);
+                        }
+                        row += run;
+                        continue;
+                    }
+                    for (std::size_t j = 0; j < options_.kernel_w; ++j, row += cg) {
+                        const std::ptrdiff_t ix = static_cast<std::ptrdiff_t>(ox * p.stride_w + j * p.dilation_w) -
+                                                  static_cast<std::ptrdiff_t>(p.pad_left);
+                        if (iy < 0 || ix < 0 || iy >= static_cast<std::ptrdiff_t>(in[1]) ||
+                            ix >= static_cast<std::ptrdiff_t>(in[2])) {
+                            for (std::size_t c = 0; c < cg; ++c) row[c] = 0.0F;
+                        } else {
+                            const float* src = x.data() +
+                                               ((b * in[1] + static_cast<std::size_t>(iy)) * in[2] +
                                                 static_cast<std::size_t>(ix)) * in[3] + g * cg;
-                                if (cg == 1) row[0] = src[0];
-                                else std::memcpy(row, src, cg * sizeof(float));
-                            }
+                            if (cg == 1) row[0] = src[0];
+                            else std::memcpy(row, src, cg * sizeof(float));
                         }
                     }
                 }
             }
-        });
+        }
     }
 
-    [[nodiscard]] const float* columns(std::size_t g, std::size_t pixels) const {
-        return columns_src_ ? columns_src_->data() : columns_.data() + g * pixels * fan_in();
+    /// A per-thread buffer of at least n floats.
+    static float* scratch(std::size_t which, std::size_t n) {
+        thread_local std::vector<float> buffers[2];
+        if (buffers[which].size() < n) buffers[which].resize(n);
+        return buffers[which].data();
     }
 
-    void float_product(const tensor& w, tensor& y) {
-        const std::size_t pixels = y.size() / out_channels();
+    /// y = x' * w' per image: the image's im2col block stays in cache (pointwise: one GEMM over x' itself).
+    void float_product(const tensor& x, const tensor& w, tensor& y) const {
         const std::size_t og = out_channels() / groups();
         const std::size_t depth = fan_in();
-        for (std::size_t g = 0; g < groups(); ++g) {
-            detail::float_gemm(pixels, og, depth, {columns(g, pixels), depth}, {w.data() + g * og * depth, depth, true},
-                               y.data() + g * og, out_channels(), 0.0F);
+        const std::size_t oc = out_channels();
+        if (pointwise()) {
+            detail::float_gemm(y.size() / oc, oc, depth, {x.data(), depth}, {w.data(), depth, true}, y.data(), oc, 0.0F);
+            return;
         }
+        const conv::output_size s = size_for(x.shape());
+        const std::size_t per_image = s.height * s.width;
+        const std::size_t images = x.dim(0);
+        const std::size_t block = block_images(per_image);
+        parallel_for((images + block - 1) / block, 0, [&](std::size_t task) {
+            const std::size_t b0 = task * block;
+            const std::size_t n = std::min(block, images - b0);
+            const std::size_t rows = n * per_image;
+            float* cols = scratch(0, groups() * rows * depth);
+            block_columns(x, b0, n, s, cols);
+            for (std::size_t g = 0; g < groups(); ++g) {
+                detail::float_gemm(rows, og, depth, {cols + g * rows * depth, depth}, {w.data() + g * og * depth, depth, true},
+                                   y.data() + b0 * per_image * oc + g * og, oc, 0.0F, 1);
+            }
+        });
     }
 
     void approximate_product(const shape_t& in, tensor& y) {
@@ -265,56 +301,98 @@ private:
     }
 
     void lowered_backward(const tensor& g, const tensor& w, tensor& grad_input) {
-        const std::size_t pixels = g.size() / out_channels();
-        const std::size_t og = out_channels() / groups();
+        const tensor& x = *x_saved_;
+        const std::size_t oc = out_channels();
+        const std::size_t og = oc / groups();
         const std::size_t depth = fan_in();
-        const bool direct = pointwise();
-        if (!direct) dcolumns_.resize(pixels * depth);
-        if (!direct || !input_gradient_) grad_input.fill(0.0F);
-        for (std::size_t gr = 0; gr < groups(); ++gr) {
-            // dW_g (og x K) += g_g^T (og x P) * cols_g (P x K)
-            detail::float_gemm(og, depth, pixels, {g.data() + gr * og, out_channels(), true}, {columns(gr, pixels), depth},
-                               weight_.grad.data() + gr * og * depth, depth, 1.0F);
-            if (!input_gradient_) continue;
-            // dcols_g (P x K) = g_g (P x og) * W_g (og x K)
-            float* dcols = direct ? grad_input.data() : dcolumns_.data();
-            detail::float_gemm(pixels, depth, og, {g.data() + gr * og, out_channels()}, {w.data() + gr * og * depth, depth},
-                               dcols, depth, 0.0F);
-            if (!direct) scatter_columns(gr, grad_input);
+        grad_input.fill(0.0F);
+        if (pointwise()) {
+            const std::size_t pixels = g.size() / oc;
+            detail::float_gemm(oc, depth, pixels, {g.data(), oc, true}, {x.data(), depth}, weight_.grad.data(), depth, 1.0F);
+            if (input_gradient_) {
+                detail::float_gemm(pixels, depth, oc, {g.data(), oc}, {w.data(), depth}, grad_input.data(), depth, 0.0F);
+            }
+            return;
         }
-    }
-
-    /// grad_input += col2im(dcolumns_) for group g; images are independent tasks.
-    void scatter_columns(std::size_t g, tensor& grad_input) const {
-        const shape_t& in = shape_in_;
-        const conv::output_size s = size_for(in);
-        const std::size_t depth = fan_in();
-        const std::size_t cg = in_per_group();
-        const auto& p = options_.params;
+        // Fixed chunks of images (the same for any thread count); per image: im2col, dW_chunk += g^T cols,
+        // dcols = g W scattered into the image's input gradient; chunk sums added in chunk order.
+        const conv::output_size s = size_for(x.shape());
         const std::size_t per_image = s.height * s.width;
-        parallel_for(in[0], 0, [&](std::size_t b) {
-            for (std::size_t q = 0; q < per_image; ++q) {
-                const std::size_t oy = q / s.width;
-                const std::size_t ox = q % s.width;
-                const float* row = dcolumns_.data() + (b * per_image + q) * depth;
-                for (std::size_t i = 0; i < options_.kernel_h; ++i) {
-                    const std::ptrdiff_t iy = static_cast<std::ptrdiff_t>(oy * p.stride_h + i * p.dilation_h) -
-                                              static_cast<std::ptrdiff_t>(p.pad_top);
-                    for (std::size_t j = 0; j < options_.kernel_w; ++j, row += cg) {
-                        const std::ptrdiff_t ix = static_cast<std::ptrdiff_t>(ox * p.stride_w + j * p.dilation_w) -
-                                                  static_cast<std::ptrdiff_t>(p.pad_left);
-                        if (iy < 0 || ix < 0 || iy >= static_cast<std::ptrdiff_t>(in[1]) ||
-                            ix >= static_cast<std::ptrdiff_t>(in[2])) {
-                            continue;
-                        }
-                        float* dst = grad_input.data() +
-                                     ((b * in[1] + static_cast<std::size_t>(iy)) * in[2] + static_cast<std::size_t>(ix)) *
-                                         in[3] + g * cg;
-                        for (std::size_t c = 0; c < cg; ++c) dst[c] += row[c];
-                    }
+        const std::size_t images = x.dim(0);
+        constexpr std::size_t chunks = 8;
+        const std::size_t per_chunk = (images + chunks - 1) / chunks;
+        std::vector<float> partial(chunks * weight_.grad.size(), 0.0F);
+        const std::size_t block = block_images(per_image);
+        parallel_for(chunks, 0, [&](std::size_t chunk) {
+            const std::size_t last = std::min(images, (chunk + 1) * per_chunk);
+            float* cols = scratch(0, groups() * block * per_image * depth);
+            float* dcols = scratch(1, block * per_image * depth);
+            float* dw = partial.data() + chunk * weight_.grad.size();
+            for (std::size_t b0 = chunk * per_chunk; b0 < last; b0 += block) {
+                const std::size_t n = std::min(block, last - b0);
+                const std::size_t rows = n * per_image;
+                block_columns(x, b0, n, s, cols);
+                const float* gb = g.data() + b0 * per_image * oc;
+                for (std::size_t gr = 0; gr < groups(); ++gr) {
+                    detail::float_gemm(og, depth, rows, {gb + gr * og, oc, true}, {cols + gr * rows * depth, depth},
+                                       dw + gr * og * depth, depth, 1.0F, 1);
+                    if (!input_gradient_) continue;
+                    detail::float_gemm(rows, depth, og, {gb + gr * og, oc}, {w.data() + gr * og * depth, depth}, dcols,
+                                       depth, 0.0F, 1);
+                    scatter_block(dcols, b0, n, gr, s, grad_input);
                 }
             }
         });
+        float* dw = weight_.grad.data();
+        for (std::size_t chunk = 0; chunk < chunks; ++chunk) {
+            const float* part = partial.data() + chunk * weight_.grad.size();
+            for (std::size_t i = 0; i < weight_.grad.size(); ++i) dw[i] += part[i];
+        }
+    }
+
+    /// grad_input[b0, b0 + n) += col2im(dcols) for group g.
+    void scatter_block(const float* dcols, std::size_t b0, std::size_t n, std::size_t g, const conv::output_size& s,
+                       tensor& grad_input) const {
+        const shape_t& in = shape_in_;
+        const std::size_t cg = in_per_group();
+        const auto& p = options_.params;
+        const std::size_t per_image = s.height * s.width;
+        const float* row = dcols;
+        for (std::size_t r = 0; r < n * per_image; ++r) {
+            const std::size_t b = b0 + r / per_image;
+            const std::size_t q = r % per_image;
+            const std::size_t oy = q / s.width;
+            const std::size_t ox = q % s.width;
+            const std::ptrdiff_t ix0 = static_cast<std::ptrdiff_t>(ox * p.stride_w) - static_cast<std::ptrdiff_t>(p.pad_left);
+            const bool contiguous = groups() == 1 && p.dilation_w == 1 && ix0 >= 0 &&
+                                    ix0 + static_cast<std::ptrdiff_t>(options_.kernel_w) <= static_cast<std::ptrdiff_t>(in[2]);
+            const std::size_t run = options_.kernel_w * cg;
+            for (std::size_t i = 0; i < options_.kernel_h; ++i) {
+                const std::ptrdiff_t iy = static_cast<std::ptrdiff_t>(oy * p.stride_h + i * p.dilation_h) -
+                                          static_cast<std::ptrdiff_t>(p.pad_top);
+                if (contiguous) {
+                    if (iy >= 0 && iy < static_cast<std::ptrdiff_t>(in[1])) {
+                        float* dst = grad_input.data() + ((b * in[1] + static_cast<std::size_t>(iy)) * in[2] +
+                                                          static_cast<std::size_t>(ix0)) * in[3];
+                        for (std::size_t c = 0; c < run; ++c) dst[c] += row[c];
+                    }
+                    row += run;
+                    continue;
+                }
+                for (std::size_t j = 0; j < options_.kernel_w; ++j, row += cg) {
+                    const std::ptrdiff_t ix = static_cast<std::ptrdiff_t>(ox * p.stride_w + j * p.dilation_w) -
+                                              static_cast<std::ptrdiff_t>(p.pad_left);
+                    if (iy < 0 || ix < 0 || iy >= static_cast<std::ptrdiff_t>(in[1]) ||
+                        ix >= static_cast<std::ptrdiff_t>(in[2])) {
+                        continue;
+                    }
+                    float* dst = grad_input.data() +
+                                 ((b * in[1] + static_cast<std::size_t>(iy)) * in[2] + static_cast<std::size_t>(ix)) *
+                                     in[3] + g * cg;
+                    for (std::size_t c = 0; c < cg; ++c) dst[c] += row[c];
+                }
+            }
+        }
     }
 
     /// Calls fn(o, i, j, iy, ix) for every in-bounds tap of output pixel (oy, ox).
@@ -379,7 +457,7 @@ private:
                         const float* go = g.data() + ((b * oh + oy) * ow + ox) * oc;
                         for_each_tap(oy, ox, in, [&](std::size_t i, std::size_t j, std::size_t iy, std::size_t ix) {
                             const std::size_t at = ((b * in[1] + iy) * in[2] + ix) * in[3];
-                            const float* src = x_.data() + at;
+                            const float* src = x_saved_->data() + at;
                             float* dst = dx.data() + at;
                             const float* wt = w.data() + i * kw + j;
                             for (std::size_t o = 0; o < oc; ++o) {
@@ -401,8 +479,7 @@ private:
     std::size_t in_channels_;
     conv2d_options options_;
     shape_t shape_in_;
-    const tensor* columns_src_ = nullptr;
-    std::vector<float> columns_, dcolumns_;
+    const tensor* x_saved_ = nullptr;  ///< x' of the last training forward
     tensor x_;
     std::vector<std::int32_t> acc_;
     bool cached_ = false;  ///< the last forward was a training forward

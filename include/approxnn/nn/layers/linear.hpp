@@ -42,7 +42,6 @@ public:
         return in_ * out_channels();
     }
 
-    /// The input must stay alive and unchanged until backward() (sequential keeps it).
     void forward(const tensor& input, tensor& output, mode m) override {
         output.resize(output_shape(input.shape()));
         const tensor& x = effective_input(input, m);
@@ -78,7 +77,9 @@ public:
             run_integer(exact, n, t.exact_output.data());
             emit_trace(t);
         }
-        x_ = m == mode::training ? &x : nullptr;
+        // backward() reads x': the cached xq_ when quantised, else a copy of the input.
+        if (m == mode::training && &x != &xq_) x_copy_ = x;
+        x_ = m == mode::training ? (&x == &xq_ ? &xq_ : &x_copy_) : nullptr;
         finish_forward(output, m);
     }
 
@@ -103,6 +104,7 @@ public:
         product_layer::release_cache();
         acc_ = {};
         x_ = nullptr;
+        x_copy_ = tensor();
     }
 
 private:
@@ -123,6 +125,7 @@ private:
 
     std::size_t in_;
     const tensor* x_ = nullptr;
+    tensor x_copy_;
     std::vector<std::int32_t> acc_;
 };
 
