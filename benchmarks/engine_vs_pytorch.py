@@ -112,7 +112,11 @@ def main():
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--json")
     args = parser.parse_args()
-    import torch
+    try:
+        import torch
+    except ImportError:
+        sys.exit("engine_vs_pytorch.py: PyTorch is missing; install Debian's python3-torch (apt install python3-torch) "
+                 "and run this script with /usr/bin/python3")
     rows = []
     for name in ("lenet5", "resnet8"):
         ours, theirs = [], []
