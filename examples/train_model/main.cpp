@@ -83,7 +83,7 @@ void plot_history(const fs::path& csv, const fs::path& png, const std::string& t
         "set terminal pngcairo size 900,500 noenhanced\nset output " + examples::gnuplot_string(png.string()) +
         "\nset datafile separator ','\nset key autotitle columnhead\nset title " +
         examples::gnuplot_string(title) +
-        "\nset xlabel 'epoch (float, then QAT)'\nset ylabel 'accuracy (%)'\nset y2label 'training loss'\n"
+        "\nset key right center box opaque\nset xlabel 'epoch (float, then QAT)'\nset ylabel 'accuracy (%)'\nset y2label 'training loss'\n"
         "set ytics nomirror\nset y2tics\nset grid\n"
         "plot " + examples::gnuplot_string(csv.string()) +
         " using 2:5 with linespoints title 'test top-1', '' using 2:4 with linespoints title 'train top-1', "
