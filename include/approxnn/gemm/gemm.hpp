@@ -253,11 +253,9 @@ private:
                 // Exact: s8 weights as they are; u8 weights shifted by -128 (the top bit flipped).
                 const std::uint8_t* codes = &w_(m, 0);
                 if (signed_) {
+                    std::memcpy(row, codes, k_);
                     std::int32_t row_sum = 0;
-                    for (std::size_t k = 0; k < k_; ++k) {
-                        row[k] = static_cast<std::int8_t>(codes[k]);
-                        row_sum += static_cast<std::int8_t>(codes[k]);
-                    }
+                    for (std::size_t k = 0; k < k_; ++k) row_sum += static_cast<std::int8_t>(codes[k]);
                     sum = row_sum;
                 } else {
                     for (std::size_t k = 0; k < k_; ++k) row[k] = static_cast<std::int8_t>(codes[k] ^ 0x80U);
