@@ -99,18 +99,7 @@ std::string npy_dict(const std::string& descr, const std::string& fortran, const
            "shape" + q + ": " + shape + ", }";
 }
 
-/// A .npy file of the given format version (1: 2-byte header length; 2: 4-byte) with header dict and payload.
-std::string npy_file(const std::string& dict, int version, const std::string& payload) {
-    const std::size_t prefix = version == 1 ? 10 : 12;
-    std::string header = dict;
-    while ((prefix + header.size() + 1) % 64 != 0) header += ' ';
-    header += '\n';
-    std::string out("\x93NUMPY", 6);
-    out += static_cast<char>(version);
-    out += '\0';
-    for (std::size_t b = 0; b < prefix - 8; ++b) out += static_cast<char>((header.size() >> (8 * b)) & 0xFF);
-    return out + header + payload;
-}
+using test_support::npy_file;
 
 /// The products of t as `item`-byte integers, C order (or Fortran order: element [r][c] at c * 256 + r).
 std::string npy_payload(const table_multiplier& t, std::size_t item, bool big_endian, bool fortran = false) {

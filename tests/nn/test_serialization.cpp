@@ -49,18 +49,7 @@ struct scratch_dir : test_support::scratch_dir {
 
 // --- .npy helpers ------------------------------------------------------------------------------------------------
 
-/// An .npy file with the given version (1: 2-byte header length, 2 and 3: 4-byte), header dict and payload.
-std::string npy_file(const std::string& dict, int version, const std::string& payload) {
-    const std::size_t prefix = version == 1 ? 10 : 12;
-    std::string header = dict;
-    while ((prefix + header.size() + 1) % 64 != 0) header += ' ';
-    header += '\n';
-    std::string out("\x93NUMPY", 6);
-    out += static_cast<char>(version);
-    out += '\0';
-    for (std::size_t b = 0; b < prefix - 8; ++b) out += static_cast<char>((header.size() >> (8 * b)) & 0xFF);
-    return out + header + payload;
-}
+using test_support::npy_file;
 
 std::string dict(const std::string& descr, const std::string& shape, const std::string& fortran = "False") {
     return "{'descr': '" + descr + "', 'fortran_order': " + fortran + ", 'shape': " + shape + ", }";

@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cstddef>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -77,5 +78,19 @@ public:
 private:
     std::filesystem::path path_;
 };
+
+/// The bytes of a .npy file of format version `version` (1: 2-byte header length; 2 and 3: 4-byte) with header
+/// dict `dict` (padded as NumPy pads it) and `payload`, for tests of malformed and unusual files.
+inline std::string npy_file(const std::string& dict, int version, const std::string& payload) {
+    const std::size_t prefix = version == 1 ? 10 : 12;
+    std::string header = dict;
+    while ((prefix + header.size() + 1) % 64 != 0) header += ' ';
+    header += '\n';
+    std::string out("\x93NUMPY", 6);
+    out += static_cast<char>(version);
+    out += '\0';
+    for (std::size_t b = 0; b < prefix - 8; ++b) out += static_cast<char>((header.size() >> (8 * b)) & 0xFF);
+    return out + header + payload;
+}
 
 }  // namespace test_support

@@ -55,12 +55,13 @@ inline void masked_backward(const char* kind, const shape_t& cached_shape, const
 
 }  // namespace detail
 
-/// y = max(x, 0).
-class relu final : public layer {
+/// y = max(x, 0) (Six = false, relu) or y = min(max(x, 0), 6) (Six = true, relu6).
+template <bool Six>
+class clamped_activation final : public layer {
 public:
-    relu() = default;
+    clamped_activation() = default;
 
-    [[nodiscard]] std::string kind() const override { return "relu"; }
+    [[nodiscard]] std::string kind() const override { return Six ? "relu6" : "relu"; }
     [[nodiscard]] shape_t output_shape(const shape_t& input) const override { return input; }
 
     void forward(const tensor& input, tensor& output, mode m) override {
@@ -69,11 +70,11 @@ public:
             shape_ = input.shape();
             mask_.resize(input.size());
         }
-        detail::clamp_forward<false>(input, output, training ? mask_.data() : nullptr, threads_);
+        detail::clamp_forward<Six>(input, output, training ? mask_.data() : nullptr, threads_);
         cached_ = cached_ || training;
     }
     void backward(const tensor& grad_output, tensor& grad_input) override {
-        detail::masked_backward("relu", shape_, mask_, cached_, grad_output, grad_input, threads_);
+        detail::masked_backward(Six ? "relu6" : "relu", shape_, mask_, cached_, grad_output, grad_input, threads_);
     }
     void release_cache() override {
         mask_ = {};
@@ -92,41 +93,7 @@ private:
     unsigned threads_ = 0;
 };
 
-/// y = min(max(x, 0), 6).
-class relu6 final : public layer {
-public:
-    relu6() = default;
-
-    [[nodiscard]] std::string kind() const override { return "relu6"; }
-    [[nodiscard]] shape_t output_shape(const shape_t& input) const override { return input; }
-
-    void forward(const tensor& input, tensor& output, mode m) override {
-        const bool training = m == mode::training;
-        if (training) {
-            shape_ = input.shape();
-            mask_.resize(input.size());
-        }
-        detail::clamp_forward<true>(input, output, training ? mask_.data() : nullptr, threads_);
-        cached_ = cached_ || training;
-    }
-    void backward(const tensor& grad_output, tensor& grad_input) override {
-        detail::masked_backward("relu6", shape_, mask_, cached_, grad_output, grad_input, threads_);
-    }
-    void release_cache() override {
-        mask_ = {};
-        shape_.clear();
-        cached_ = false;
-    }
-
-    /// At most this many threads (0: every hardware thread; small tensors run serially).
-    void set_threads(unsigned threads) noexcept { threads_ = threads; }
-    [[nodiscard]] unsigned threads() const noexcept { return threads_; }
-
-private:
-    std::vector<std::uint8_t> mask_;
-    shape_t shape_;
-    bool cached_ = false;
-    unsigned threads_ = 0;
-};
+using relu = clamped_activation<false>;
+using relu6 = clamped_activation<true>;
 
 }  // namespace approxnn::nn
