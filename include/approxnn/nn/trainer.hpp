@@ -167,10 +167,18 @@ inline step_result train_step(layer& model, sgd& optimizer, const tensor& images
     return r;
 }
 
-/// Trains `model` on `data`; returns one report per epoch run.
-inline std::vector<epoch_report> train(layer& model, const dataset& data, const train_options& o) {
-    if (o.batch_size == 0) throw parameter_error("train: batch size 0");
-    if (data.size() == 0) throw parameter_error("train: the data set '" + data.name + "' is empty");
+namespace detail::trainer {
+
+/// The epoch loop of nn::train, shared with trainers that run several passes per batch (qos::train_shared):
+/// seeded batch order, gathering, augmentation, the learning-rate schedule, on_batch / on_epoch and the reports.
+/// step(optimizer, images, labels) trains on one batch and returns its loss (already averaged over its passes) and
+/// the top-1 hits summed over `passes` passes; validate() gives the epoch's validation result. `who` names the
+/// caller in errors.
+template <class Step, class Validate>
+std::vector<epoch_report> run_epochs(layer& model, const dataset& data, const train_options& o, const char* who,
+                                     std::size_t passes, Step&& step, Validate&& validate) {
+    if (o.batch_size == 0) throw parameter_error(std::string(who) + ": batch size 0");
+    if (data.size() == 0) throw parameter_error(std::string(who) + ": the data set '" + data.name + "' is empty");
     sgd optimizer(o.optimizer);
     random_source rng(o.seed ^ 0x5bd1e995ULL);
     std::vector<epoch_report> reports;
@@ -194,14 +202,14 @@ inline std::vector<epoch_report> train(layer& model, const dataset& data, const 
             const std::size_t count = std::min(o.batch_size, data.size() - first);
             gather_batch(data, std::span<const std::size_t>(order.data() + first, count), images, labels);
             o.augment.apply(images, rng);
-            const step_result s = train_step(model, optimizer, images, labels, o.regulariser);
+            const step_result s = step(optimizer, images, std::span<const std::uint8_t>(labels));
             loss_sum += s.loss * static_cast<double>(count);
             correct += s.correct;
         }
         model.release_cache();
         r.loss = loss_sum / static_cast<double>(data.size());
-        r.train_top1 = static_cast<double>(correct) / static_cast<double>(data.size());
-        if (o.validation) r.validation = evaluate(model, *o.validation);
+        r.train_top1 = static_cast<double>(correct) / (static_cast<double>(data.size()) * static_cast<double>(passes));
+        if (o.validation) r.validation = validate();
         const auto now = std::chrono::steady_clock::now();
         r.seconds = std::chrono::duration<double>(now - epoch_start).count();
         const double elapsed = std::chrono::duration<double>(now - start).count();
@@ -211,6 +219,18 @@ inline std::vector<epoch_report> train(layer& model, const dataset& data, const 
         if (!go_on) break;
     }
     return reports;
+}
+
+}  // namespace detail::trainer
+
+/// Trains `model` on `data`; returns one report per epoch run.
+inline std::vector<epoch_report> train(layer& model, const dataset& data, const train_options& o) {
+    return detail::trainer::run_epochs(
+        model, data, o, "train", 1,
+        [&](sgd& optimizer, const tensor& images, std::span<const std::uint8_t> labels) {
+            return train_step(model, optimizer, images, labels, o.regulariser);
+        },
+        [&] { return evaluate(model, *o.validation); });
 }
 
 }  // namespace approxnn::nn

@@ -19,11 +19,22 @@
 // The compiled model starts with exact multipliers; assign approximate ones with int8_model::set_multipliers. The
 // layers' output hooks (noise injection, statistics) are not part of it. Later changes to the float model do not
 // reach a compiled model; compile again.
+//
+// Operating points (nn/operating_points.hpp). compile_int8_operating_points compiles a model with N_OP operating
+// points once: weights, weight scales and every activation quantisation are shared by all operating points (the QAT
+// input quantisers are not per operating point; the calibrated tensors are calibrated over every operating point,
+// each run with its batch norms, biases and multipliers, so one range covers them all). Per operating point it folds
+// that operating point's batch norms and biases into each product op's requantisation (int8_model::fold) and
+// registers it with its multipliers (int8_model::add_operating_point); int8_model::set_operating_point switches.
+// Nothing else the int8 program holds depends on batch norm or biases (the fused residual add, the activations'
+// clamp bounds and the pooling ops depend on quantisations only).
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
+#include <memory>
 #include <span>
 #include <string>
 #include <tuple>
@@ -43,6 +54,7 @@
 #include "approxnn/nn/layers/product_layer.hpp"
 #include "approxnn/nn/layers/reshape.hpp"
 #include "approxnn/nn/model.hpp"
+#include "approxnn/nn/operating_points.hpp"
 #include "approxnn/nn/quantisation.hpp"
 #include "approxnn/nn/tensor.hpp"
 
@@ -87,7 +99,14 @@ class compiler {
 public:
     compiler(sequential& model, const tensor& calibration) : model_(model), calibration_(calibration) {}
 
+    /// Compiles the model as it is.
     int8_model run() {
+        return run(1, [](std::size_t) {});
+    }
+
+    /// Calibrates over `count` states of the model (select(k) puts the float model into state k, k < count), then
+    /// compiles it in state 0.
+    int8_model run(std::size_t count, const std::function<void(std::size_t)>& select) {
         check_input();
         check_layers();
         values_.push_back({});
@@ -98,9 +117,27 @@ public:
             throw shape_error("compile_int8: the model's output must be (N, classes), got " +
                               to_string(batch_of(out, 1)));
         }
-        calibrate();
+        for (std::size_t k = 0; k < count; ++k) {
+            select(k);
+            calibrate();
+        }
+        if (count > 1) select(0);
         plan_quantisations(final_value);
         return int8_model(build(final_value));
+    }
+
+    /// The affine map of every product op (nn::product_layers order) from the model's current batch norms and
+    /// biases; after run().
+    [[nodiscard]] std::vector<channel_affine> affine_maps() const {
+        std::vector<channel_affine> out;
+        for (const ir_op& op : ops_) {
+            if (op.kind != ir_kind::product) continue;
+            auto& pl = *static_cast<product_layer*>(op.main);
+            const parameter* bias = pl.bias();
+            out.push_back(fold_batch_norm(pl.out_channels(), bias ? bias->value.values() : std::span<const float>{},
+                                          op.bn));
+        }
+        return out;
     }
 
 private:
@@ -449,7 +486,7 @@ private:
                                                "layer '" + p.name + "', shortcut");
             }
         }
-        const parameter* bias = pl.bias();
+        const parameter* bias = pl.bias();  // the active operating point's, as op.bn's parameters
         p.affine = fold_batch_norm(p.out_c, bias ? bias->value.values() : std::span<const float>{}, op.bn);
         std::vector<quant_params> qs;
         for (const auto& t : p.outputs) qs.push_back(t.q);
@@ -590,6 +627,73 @@ private:
 /// implementation, or a graph that cannot be fused; shape_error for images the model does not accept.
 inline int8_model compile_int8(sequential& model, const tensor& calibration_images) {
     return detail::deploy::compiler(model, calibration_images).run();
+}
+
+/// Compiles a quantisation-aware `model` with N_OP = nn::operating_points(model) operating points into one
+/// int8_model holding all of them (see the top of this header): ops[k] is operating point k's multiplier per product
+/// layer (nn::product_layers order, null: exact; an empty vector: exact everywhere). The result runs operating point
+/// 0 (int8_model::set_operating_point switches). The float model is left as it was found (active operating point
+/// and multipliers restored, also when this throws). Throws what compile_int8 throws; shape_error when ops.size()
+/// differs from N_OP or ops[k] from the number of product layers; parameter_error naming the layer and the
+/// multiplier for a multiplier that does not fit a layer's quantisation.
+inline int8_model compile_int8_operating_points(
+    sequential& model, const tensor& calibration_images,
+    std::span<const std::vector<std::shared_ptr<const gemm::multiplier_plan>>> ops) {
+    using plan_list = std::vector<std::shared_ptr<const gemm::multiplier_plan>>;
+    const std::size_t n = operating_points(model);
+    if (ops.size() != n) {
+        throw shape_error("compile_int8_operating_points: " + std::to_string(ops.size()) +
+                          " multiplier lists for a model with " + std::to_string(n) + " operating point(s)");
+    }
+    const auto layers = product_layers(model);
+    std::vector<plan_list> plans(n);
+    for (std::size_t k = 0; k < n; ++k) {
+        if (ops[k].empty()) {
+            plans[k].assign(layers.size(), nullptr);
+        } else if (ops[k].size() != layers.size()) {
+            throw shape_error("compile_int8_operating_points: operating point " + std::to_string(k) + " has " +
+                              std::to_string(ops[k].size()) + " multipliers for " + std::to_string(layers.size()) +
+                              " conv / linear layers");
+        } else {
+            plans[k] = ops[k];
+        }
+    }
+    // Restore the float model's operating point and multipliers however this ends.
+    struct restore {
+        sequential& model;
+        std::size_t active;
+        plan_list multipliers;
+        ~restore() {
+            try {
+                select_operating_point(model, active);
+                assign_multipliers(model, multipliers);
+            } catch (...) {  // the saved state was valid; nothing can fail here
+            }
+        }
+    };
+    plan_list saved;
+    for (const auto& l : layers) saved.push_back(l.layer->shared_multiplier());
+    std::size_t active = layers.empty() ? 0 : layers.front().layer->active_operating_point();
+    visit_layers(model, [&](const std::string&, layer& l) {
+        if (auto* b = dynamic_cast<batch_norm*>(&l)) active = b->active_operating_point();
+    });
+    const restore guard{model, active, std::move(saved)};
+    const auto select = [&](std::size_t k) {
+        select_operating_point(model, k);
+        assign_multipliers(model, plans[k]);
+    };
+    detail::deploy::compiler c(model, calibration_images);
+    int8_model deployed = c.run(n, select);
+    for (std::size_t k = 0; k < n; ++k) {
+        select(k);
+        const std::vector<channel_affine> maps = c.affine_maps();
+        std::vector<requantisation> per_layer;
+        per_layer.reserve(maps.size());
+        for (std::size_t i = 0; i < maps.size(); ++i) per_layer.push_back(deployed.fold(i, maps[i]));
+        deployed.add_operating_point(plans[k], std::move(per_layer));
+    }
+    deployed.set_operating_point(0);
+    return deployed;
 }
 
 }  // namespace approxnn::nn

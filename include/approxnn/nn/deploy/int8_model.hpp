@@ -284,20 +284,61 @@ public:
     /// Replaces layer i's requantisation with r (from fold()), copying into the storage in place: switching among
     /// prepared requantisations allocates nothing. Throws shape_error naming the layer when r's sizes differ.
     void set_layer_requantisation(std::size_t i, const requantisation& r) {
-        auto& op = layer(i);
-        requantisation& cur = op.rq;
-        if (r.channels != cur.channels || r.integer.size() != cur.integer.size() ||
-            r.real_scale.size() != cur.real_scale.size() || r.real_shift.size() != cur.real_shift.size()) {
-            throw shape_error("int8_model::set_layer_requantisation: layer '" + op.name + "' has " +
-                              std::to_string(cur.channels) + " channels, " + std::to_string(cur.integer.size()) +
-                              " integer and " + std::to_string(cur.real_scale.size()) +
-                              " float entries; the requantisation given has " + std::to_string(r.channels) + ", " +
-                              std::to_string(r.integer.size()) + " and " + std::to_string(r.real_scale.size()));
-        }
+        check_requantisation("int8_model::set_layer_requantisation", i, r);
+        requantisation& cur = layer(i).rq;
         std::copy(r.integer.begin(), r.integer.end(), cur.integer.begin());
         std::copy(r.real_scale.begin(), r.real_scale.end(), cur.real_scale.begin());
         std::copy(r.real_shift.begin(), r.real_shift.end(), cur.real_shift.begin());
     }
+
+    /// Registers an operating point: one multiplier (null: exact) and one requantisation (from fold(), e.g. of the
+    /// OP's batch norm and biases) per product layer, in layer order. Throws shape_error when a count differs from
+    /// layer_count() or a requantisation's sizes differ from the layer's (naming the layer), parameter_error naming
+    /// the layer and the multiplier for a multiplier of the wrong signedness; nothing is registered then. Does not
+    /// change what the model runs: set_operating_point does. Returns the new operating point's index.
+    std::size_t add_operating_point(std::vector<std::shared_ptr<const gemm::multiplier_plan>> multipliers,
+                                    std::vector<requantisation> per_layer) {
+        if (multipliers.size() != layer_count()) {
+            throw shape_error("int8_model::add_operating_point: " + std::to_string(multipliers.size()) +
+                              " multipliers for " + std::to_string(layer_count()) + " conv / linear layers");
+        }
+        if (per_layer.size() != layer_count()) {
+            throw shape_error("int8_model::add_operating_point: " + std::to_string(per_layer.size()) +
+                              " requantisations for " + std::to_string(layer_count()) + " conv / linear layers");
+        }
+        for (std::size_t i = 0; i < layer_count(); ++i) {
+            check_multiplier(i, multipliers[i].get());
+            check_requantisation("int8_model::add_operating_point", i, per_layer[i]);
+        }
+        operating_points_.push_back({std::move(multipliers), std::move(per_layer)});
+        return operating_points_.size() - 1;
+    }
+    /// The number of registered operating points (0 for a model from compile_int8; compile_int8_operating_points
+    /// registers one per operating point).
+    [[nodiscard]] std::size_t operating_points() const noexcept { return operating_points_.size(); }
+    /// Runs operating point i from now on: swaps in its multipliers and copies its requantisations into the
+    /// layers' storage. O(layers), allocates nothing. parameter_error naming i and the number of operating points
+    /// when i is not below it. set_multipliers / set_layer_requantisation later change the running state (not the
+    /// registered operating point) until the next set_operating_point. layer_affine() keeps the compiled map.
+    void set_operating_point(std::size_t i) {
+        if (i >= operating_points_.size()) {
+            throw parameter_error("int8_model::set_operating_point: operating point " + std::to_string(i) +
+                                  " is not below the " + std::to_string(operating_points_.size()) +
+                                  " registered operating point(s)");
+        }
+        const auto& op = operating_points_[i];
+        for (std::size_t l = 0; l < layer_count(); ++l) {
+            auto& p = layer(l);
+            p.plan = op.multipliers[l];
+            const requantisation& r = op.requantisations[l];
+            std::copy(r.integer.begin(), r.integer.end(), p.rq.integer.begin());
+            std::copy(r.real_scale.begin(), r.real_scale.end(), p.rq.real_scale.begin());
+            std::copy(r.real_shift.begin(), r.real_shift.end(), p.rq.real_shift.begin());
+        }
+        active_operating_point_ = i;
+    }
+    /// The operating point last set with set_operating_point (0 before any).
+    [[nodiscard]] std::size_t active_operating_point() const noexcept { return active_operating_point_; }
 
     /// At most this many threads for the kernels and the integer ops (0: every hardware thread).
     void set_threads(unsigned threads) noexcept { threads_ = threads; }
@@ -390,6 +431,19 @@ private:
             throw parameter_error("layer '" + op.name + "': multiplier " + plan->name() + " has " +
                                   std::string(to_string(plan->operand_signedness())) + " operands but the layer uses " +
                                   std::string(to_string(p_.scheme)) + " quantisation");
+        }
+    }
+
+    void check_requantisation(const char* who, std::size_t i, const requantisation& r) const {
+        const auto& op = layer(i);
+        const requantisation& cur = op.rq;
+        if (r.channels != cur.channels || r.integer.size() != cur.integer.size() ||
+            r.real_scale.size() != cur.real_scale.size() || r.real_shift.size() != cur.real_shift.size()) {
+            throw shape_error(std::string(who) + ": layer '" + op.name + "' has " + std::to_string(cur.channels) +
+                              " channels, " + std::to_string(cur.integer.size()) + " integer and " +
+                              std::to_string(cur.real_scale.size()) + " float entries; the requantisation given has " +
+                              std::to_string(r.channels) + ", " + std::to_string(r.integer.size()) + " and " +
+                              std::to_string(r.real_scale.size()));
         }
     }
 
@@ -613,7 +667,14 @@ private:
                 static_cast<std::size_t>(std::min<std::ptrdiff_t>(last, static_cast<std::ptrdiff_t>(size)))};
     }
 
+    struct operating_point {
+        std::vector<std::shared_ptr<const gemm::multiplier_plan>> multipliers;
+        std::vector<requantisation> requantisations;
+    };
+
     detail::int8::program p_;
+    std::vector<operating_point> operating_points_;
+    std::size_t active_operating_point_ = 0;
     unsigned threads_ = 0;
     std::size_t batch_ = 0;
     std::size_t acc_per_sample_ = 0, scratch_per_sample_ = 0;

@@ -9,11 +9,20 @@
 // As PyTorch's BatchNorm: parameters "weight" (gamma, 1) and "bias" (beta, 0), both without weight decay; buffers
 // "running_mean" (0) and "running_var" (1); eps 1e-5 and momentum 0.1 by default. Training needs at least two
 // values per channel.
+//
+// Operating points (QoS-Nets, docs/noise-and-qos.md section 7): set_operating_points(n) gives the layer n sets of
+// (gamma, beta, running_mean, running_var); forward, backward and the accessors below use the active set only
+// (backward accumulates into its gradients), select_operating_point(i) switches in O(1) without allocating.
+// visit_parameters / visit_buffers expose every set: operating point 0 under the names above, operating point
+// i >= 1 under "op<i>." + name ("bn1.op2.weight", "bn1.op2.running_var"), so optimisers keyed by name and
+// save_model / load_model keep all of them. With one operating point (the default) nothing differs from a plain
+// batch norm, names included.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "approxnn/core/error.hpp"
@@ -128,13 +137,78 @@ public:
     }
 
     void visit_parameters(const std::string& prefix, const parameter_visitor& fn) override {
-        fn(join_name(prefix, "weight"), weight_);
-        fn(join_name(prefix, "bias"), bias_);
+        fn(join_name(prefix, "weight"), weight_of(0));
+        fn(join_name(prefix, "bias"), bias_of(0));
+        for (std::size_t i = 1; i < sets_.size(); ++i) {
+            const std::string op = join_name(prefix, "op" + std::to_string(i));
+            fn(join_name(op, "weight"), weight_of(i));
+            fn(join_name(op, "bias"), bias_of(i));
+        }
     }
     void visit_buffers(const std::string& prefix, const buffer_visitor& fn) override {
-        fn(join_name(prefix, "running_mean"), running_mean_);
-        fn(join_name(prefix, "running_var"), running_var_);
+        fn(join_name(prefix, "running_mean"), running_mean_of(0));
+        fn(join_name(prefix, "running_var"), running_var_of(0));
+        for (std::size_t i = 1; i < sets_.size(); ++i) {
+            const std::string op = join_name(prefix, "op" + std::to_string(i));
+            fn(join_name(op, "running_mean"), running_mean_of(i));
+            fn(join_name(op, "running_var"), running_var_of(i));
+        }
     }
+
+    /// n >= 1 operating points (parameter_error for 0). Sets below min(n, operating_points()) are kept; new ones
+    /// are copies of the active set (gradients zero). The active set always survives: when its index is not below
+    /// n it replaces set 0. With n = 1 the active set is the only one left, as operating point 0.
+    void set_operating_points(std::size_t n) {
+        if (n == 0) throw parameter_error("batch_norm: the number of operating points must be at least 1, got 0");
+        const std::size_t old = operating_points();
+        if (n == old) return;
+        std::vector<op_set> all(old);
+        for (std::size_t i = 0; i < old; ++i) {
+            if (i == active_) {
+                all[i] = op_set{std::move(weight_), std::move(bias_), std::move(running_mean_), std::move(running_var_)};
+            } else {
+                all[i] = std::move(sets_[i]);
+            }
+        }
+        op_set fresh = all[active_];
+        fresh.weight.grad.fill(0.0F);
+        fresh.bias.grad.fill(0.0F);
+        std::vector<op_set> next(n);
+        for (std::size_t i = 0; i < n; ++i) next[i] = i < old ? std::move(all[i]) : fresh;
+        std::size_t active = active_;
+        if (active >= n) {
+            next[0] = std::move(all[active]);
+            active = 0;
+        }
+        weight_ = std::move(next[active].weight);
+        bias_ = std::move(next[active].bias);
+        running_mean_ = std::move(next[active].running_mean);
+        running_var_ = std::move(next[active].running_var);
+        next[active] = op_set{};
+        active_ = active;
+        if (n == 1) {
+            sets_.clear();
+        } else {
+            sets_ = std::move(next);
+        }
+        release_cache();
+    }
+    /// Makes operating point i the active one: swaps tensors, allocates nothing. parameter_error naming i and the
+    /// number of operating points when i is not below it.
+    void select_operating_point(std::size_t i) {
+        if (i >= operating_points()) {
+            throw parameter_error("batch_norm: operating point " + std::to_string(i) + " is not below the " +
+                                  std::to_string(operating_points()) + " operating point(s) of the layer");
+        }
+        if (i == active_) return;
+        // sets_[active_] is an empty slot while active_ is active: park the active set there, take set i out.
+        swap_with(sets_[active_]);
+        swap_with(sets_[i]);
+        active_ = i;
+        cached_ = false;
+    }
+    [[nodiscard]] std::size_t operating_points() const noexcept { return sets_.empty() ? 1 : sets_.size(); }
+    [[nodiscard]] std::size_t active_operating_point() const noexcept { return active_; }
     void release_cache() override {
         xhat_ = tensor();
         inv_std_ = {};
@@ -166,6 +240,23 @@ public:
     [[nodiscard]] unsigned threads() const noexcept { return threads_; }
 
 private:
+    /// One operating point's state; with several, sets_[active_] is an empty slot (its state is in the members).
+    struct op_set {
+        parameter weight, bias;
+        tensor running_mean, running_var;
+    };
+
+    void swap_with(op_set& s) noexcept {
+        std::swap(weight_, s.weight);
+        std::swap(bias_, s.bias);
+        std::swap(running_mean_, s.running_mean);
+        std::swap(running_var_, s.running_var);
+    }
+    parameter& weight_of(std::size_t i) noexcept { return i == active_ ? weight_ : sets_[i].weight; }
+    parameter& bias_of(std::size_t i) noexcept { return i == active_ ? bias_ : sets_[i].bias; }
+    tensor& running_mean_of(std::size_t i) noexcept { return i == active_ ? running_mean_ : sets_[i].running_mean; }
+    tensor& running_var_of(std::size_t i) noexcept { return i == active_ ? running_var_ : sets_[i].running_var; }
+
     static std::string format(double v) {
         std::ostringstream s;
         s << v;
@@ -281,6 +372,8 @@ private:
     double momentum_;
     parameter weight_, bias_;
     tensor running_mean_, running_var_;
+    std::vector<op_set> sets_;  // empty with one operating point
+    std::size_t active_ = 0;
     unsigned threads_ = 0;
     // Training cache.
     tensor xhat_;

@@ -10,12 +10,20 @@
 //   3. the output hook (if any) transforms y in place; 4. y += bias.
 // Backward is the straight-through estimator: the gradients of the exact float product of x' and w'; the
 // gradient to x passes where x was inside the quantisation range. The multiplier's error does not enter it.
+//
+// Operating points (QoS-Nets, docs/noise-and-qos.md section 7): set_operating_points(n) gives the layer n biases
+// (the weights, the quantisers and the multiplier stay shared; nn::assign_multipliers sets the multiplier of each
+// operating point when it is selected). The bias used by forward / backward and returned by bias() is the active
+// operating point's; select_operating_point(i) switches without allocating. visit_parameters names operating point
+// 0's bias "bias" and operating point i's "op<i>.bias". A layer without a bias has nothing per operating point but
+// still counts and selects them.
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "approxnn/core/error.hpp"
@@ -103,6 +111,9 @@ public:
         plan_ = std::move(plan);
     }
     [[nodiscard]] const gemm::multiplier_plan* multiplier() const noexcept { return plan_.get(); }
+    [[nodiscard]] const std::shared_ptr<const gemm::multiplier_plan>& shared_multiplier() const noexcept {
+        return plan_;
+    }
 
     void set_output_hook(std::shared_ptr<output_hook> hook) { hook_ = std::move(hook); }
     [[nodiscard]] output_hook* hook() const noexcept { return hook_.get(); }
@@ -125,9 +136,59 @@ public:
 
     void visit_parameters(const std::string& prefix, const parameter_visitor& fn) override {
         fn(join_name(prefix, "weight"), weight_);
-        if (has_bias_) fn(join_name(prefix, "bias"), bias_);
+        if (has_bias_) {
+            fn(join_name(prefix, "bias"), bias_of(0));
+            for (std::size_t i = 1; i < op_biases_.size(); ++i) {
+                fn(join_name(prefix, "op" + std::to_string(i) + ".bias"), bias_of(i));
+            }
+        }
         if (hook_) hook_->visit_parameters(join_name(prefix, "hook"), fn);
     }
+
+    /// n >= 1 operating points (parameter_error for 0). Biases below min(n, operating_points()) are kept; new ones
+    /// are copies of the active bias (gradient zero). The active bias always survives: when its index is not below
+    /// n it replaces bias 0. With n = 1 the active bias is the only one left, as operating point 0.
+    void set_operating_points(std::size_t n) {
+        if (n == 0) {
+            throw parameter_error("layer '" + name_ + "': the number of operating points must be at least 1, got 0");
+        }
+        const std::size_t old = operating_points();
+        if (n == old) return;
+        std::vector<parameter> all(old);
+        for (std::size_t i = 0; i < old; ++i) all[i] = i == active_ ? std::move(bias_) : std::move(op_biases_[i]);
+        parameter fresh = all[active_];
+        fresh.grad.fill(0.0F);
+        std::vector<parameter> next(n);
+        for (std::size_t i = 0; i < n; ++i) next[i] = i < old ? std::move(all[i]) : fresh;
+        std::size_t active = active_;
+        if (active >= n) {
+            next[0] = std::move(all[active]);
+            active = 0;
+        }
+        bias_ = std::move(next[active]);
+        next[active] = parameter{};
+        active_ = active;
+        if (n == 1) {
+            op_biases_.clear();
+        } else {
+            op_biases_ = std::move(next);
+        }
+    }
+    /// Makes operating point i's bias the active one (swaps tensors, allocates nothing). parameter_error naming
+    /// the layer, i and the number of operating points when i is not below it.
+    void select_operating_point(std::size_t i) {
+        if (i >= operating_points()) {
+            throw parameter_error("layer '" + name_ + "': operating point " + std::to_string(i) + " is not below the " +
+                                  std::to_string(operating_points()) + " operating point(s) of the layer");
+        }
+        if (i == active_) return;
+        // op_biases_[active_] is an empty slot while active_ is active.
+        std::swap(bias_, op_biases_[active_]);
+        std::swap(bias_, op_biases_[i]);
+        active_ = i;
+    }
+    [[nodiscard]] std::size_t operating_points() const noexcept { return op_biases_.empty() ? 1 : op_biases_.size(); }
+    [[nodiscard]] std::size_t active_operating_point() const noexcept { return active_; }
     void visit_buffers(const std::string& prefix, const buffer_visitor& fn) override {
         if (quant_) fn(join_name(prefix, "input_range"), input_.range());
     }
@@ -200,9 +261,13 @@ protected:
 
     void emit_trace(const operand_trace& t) const { tracer_(t); }
 
+    parameter& bias_of(std::size_t i) noexcept { return i == active_ ? bias_ : op_biases_[i]; }
+
     parameter weight_;
     parameter bias_;
     bool has_bias_;
+    std::vector<parameter> op_biases_;  // per operating point; empty with one (the active bias is in bias_)
+    std::size_t active_ = 0;
     bool input_gradient_ = true;
     std::string name_;
     std::optional<quantisation> quant_;
