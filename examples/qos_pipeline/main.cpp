@@ -98,7 +98,7 @@ int run(options o) {
         o.base.epochs = std::min<std::size_t>(o.base.epochs, 2);
         o.base.qat_epochs = std::min<std::size_t>(o.base.qat_epochs, 1);
         o.noise.reference = std::min<std::size_t>(o.noise.reference, 64);
-        o.finetune_subset = std::min<std::size_t>(o.finetune_subset, 4000);
+        o.finetune_subset = std::min<std::size_t>(o.finetune_subset, 2000);
         o.baseline_images = std::min<std::size_t>(o.baseline_images, 500);
     }
     const auto start = std::chrono::steady_clock::now();

@@ -39,12 +39,6 @@ struct operating_point_setup {
     std::vector<std::shared_ptr<const gemm::multiplier_plan>> multipliers;
 };
 
-/// Options of train_shared: those of nn::train (epochs, batch size, optimiser, schedule, augmentation, seed,
-/// validation, regulariser, on_epoch, on_batch), used as nn::train uses them.
-struct shared_training_options {
-    nn::train_options train;
-};
-
 namespace detail {
 
 /// The multipliers of every OP, expanded (empty -> exact everywhere) and checked against `model`: shape_error
@@ -129,12 +123,6 @@ inline std::vector<nn::epoch_report> train_shared(nn::layer& model, const nn::da
     nn::select_operating_point(model, 0);
     nn::assign_multipliers(model, plans[0]);
     return reports;
-}
-
-inline std::vector<nn::epoch_report> train_shared(nn::layer& model, const nn::dataset& data,
-                                                  std::span<const operating_point_setup> ops,
-                                                  const shared_training_options& o) {
-    return train_shared(model, data, ops, o.train);
 }
 
 /// Loss, top-1 and top-5 of every OP of `model` on `data` (evaluation mode, batches of batch_size), in OP order.
