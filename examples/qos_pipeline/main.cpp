@@ -158,11 +158,16 @@ int run(options o) {
 
     // Shared fine-tuning.
     const nn::dataset finetune_data = data.train.subset(0, std::min(o.finetune_subset, data.train.size()));
+    // Each OP starts from the AGN-trained model with its own batch norm, re-estimated under its multipliers (their
+    // mean error shifts every channel).
     nn::set_operating_points(*model, ops);
     for (std::size_t i = 0; i < ops; ++i) {
         nn::select_operating_point(*model, i);
         nn::assign_multipliers(*model, op_plans[i]);
+        nn::recalibrate_batch_norm(*model, data.train);
         results[i].before = nn::evaluate(*model, data.test);
+        std::printf("   OP %zu before fine-tuning (batch norm re-estimated): test top-1 %.2f %%\n", i,
+                    percent(results[i].before.top1));
     }
     examples::stage(++step, "shared fine-tuning: every mini-batch runs all " + std::to_string(ops) +
                                 " OPs (shared weights, per-OP batch norm and biases), " +
@@ -200,11 +205,13 @@ int run(options o) {
         nn::quantise(*baseline, o.base.quantisation());
         const nn::dataset curve_data = data.test.subset(0, std::min(o.baseline_images, data.test.size()));
         examples::stage(++step, "baseline: one multiplier in every layer, each catalogue multiplier, on " +
-                                    std::to_string(curve_data.size()) + " test images (no retraining)");
-        after_agn.restore(*baseline);
+                                    std::to_string(curve_data.size()) +
+                                    " test images (batch norm re-estimated on 512 training images, no retraining)");
         for (std::size_t m = 0; m < cat.candidates.size(); ++m) {
             if (cat.candidates[m].exact || cat.candidates[m].relative_power >= 1.0) continue;
+            after_agn.restore(*baseline);
             nn::assign_multiplier(*baseline, library.plan(m));
+            nn::recalibrate_batch_norm(*baseline, data.train, 512);
             single_curve.push_back({m, nn::evaluate(*baseline, curve_data)});
         }
         nn::assign_multiplier(*baseline, nullptr);
@@ -224,6 +231,7 @@ int run(options o) {
                                         std::to_string(o.finetune_epochs) + " epoch(s))");
             after_agn.restore(*baseline);
             nn::assign_multiplier(*baseline, library.plan(best));
+            nn::recalibrate_batch_norm(*baseline, data.train);
             (void)nn::train(*baseline, finetune_data, finetune_options(o, 4));
             results[i].single = cat.candidates[best].name;
             results[i].single_power = cat.candidates[best].relative_power;
@@ -235,6 +243,7 @@ int run(options o) {
                                                                              "with this OP's multipliers");
             after_agn.restore(*baseline);
             nn::assign_multipliers(*baseline, op_plans[i]);
+            nn::recalibrate_batch_norm(*baseline, data.train);
             (void)nn::train(*baseline, finetune_data, finetune_options(o, 3));
             results[i].full = nn::evaluate(*baseline, data.test);
             results[i].has_full = true;

@@ -19,10 +19,13 @@
 
 #include "approxnn/core/error.hpp"
 #include "approxnn/core/parallel.hpp"
+#include "approxnn/gemm/plan.hpp"
+#include "approxnn/multipliers/families.hpp"
 #include "approxnn/nn/data.hpp"
 #include "approxnn/nn/graph.hpp"
 #include "approxnn/nn/layer.hpp"
 #include "approxnn/nn/layers/activation.hpp"
+#include "approxnn/nn/layers/batch_norm.hpp"
 #include "approxnn/nn/layers/conv2d.hpp"
 #include "approxnn/nn/layers/linear.hpp"
 #include "approxnn/nn/layers/pooling.hpp"
@@ -671,4 +674,42 @@ TEST_CASE("training: on_epoch may stop early; on_batch sees every batch; bad opt
     nn::train_options bad_sgd = quiet_options(1, 8, 0.01F);
     bad_sgd.optimizer.momentum = 1.5F;
     check_throws_with<parameter_error>([&] { (void)nn::train(*model, data, bad_sgd); }, {"sgd", "momentum 1.5"});
+}
+
+TEST_CASE("training: recalibrate_batch_norm re-estimates running statistics under a biased multiplier, nothing else") {
+    const nn::dataset train_set = nn::synthetic_dataset(1500, 3);
+    const nn::dataset test_set = nn::synthetic_dataset(400, 4);
+    auto model = nn::cifar_resnet(8, {.input_height = 12, .input_width = 12, .input_channels = 1, .classes = 10});
+    nn::quantise(*model, nn::quantisation{});
+    nn::train_options o = quiet_options(2, 32, 0.05F);
+    (void)nn::train(*model, train_set, o);
+    const double exact = nn::evaluate(*model, test_set).top1;
+    // Truncating 7 columns: every product is too small, by 192 on average (std 115): the channels' means move.
+    nn::assign_multiplier(*model, std::make_shared<const approxnn::gemm::multiplier_plan>(
+                                      approxnn::multipliers::design_instance::parse("column_truncation_u8_k7")));
+    const double biased = nn::evaluate(*model, test_set).top1;
+    std::vector<float> weights_before, stats_before;
+    model->visit_parameters("", [&](const std::string&, nn::parameter& p) {
+        weights_before.insert(weights_before.end(), p.value.begin(), p.value.end());
+    });
+    model->visit_buffers("", [&](const std::string& n, nn::tensor& t) {
+        if (n.find("running_mean") != std::string::npos) stats_before.insert(stats_before.end(), t.begin(), t.end());
+    });
+    nn::recalibrate_batch_norm(*model, train_set, 640, 64);
+    const double recalibrated = nn::evaluate(*model, test_set).top1;
+    std::vector<float> weights_after, stats_after;
+    model->visit_parameters("", [&](const std::string&, nn::parameter& p) {
+        weights_after.insert(weights_after.end(), p.value.begin(), p.value.end());
+    });
+    model->visit_buffers("", [&](const std::string& n, nn::tensor& t) {
+        if (n.find("running_mean") != std::string::npos) stats_after.insert(stats_after.end(), t.begin(), t.end());
+    });
+    MESSAGE("top-1 exact " << exact << ", column truncation k=7 " << biased << ", recalibrated " << recalibrated);
+    CHECK(weights_after == weights_before);
+    nn::visit_layers(*model, [](const std::string&, nn::layer& l) {
+        if (auto* bn = dynamic_cast<nn::batch_norm*>(&l)) CHECK(bn->momentum() == 0.1);  // restored
+    });
+    CHECK(stats_after != stats_before);
+    CHECK(recalibrated > biased + 0.1);
+    check_throws_with<parameter_error>([&] { nn::recalibrate_batch_norm(*model, train_set, 100, 1); }, {"batch size 1"});
 }

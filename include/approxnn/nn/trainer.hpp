@@ -16,6 +16,7 @@
 #include "approxnn/core/error.hpp"
 #include "approxnn/nn/data.hpp"
 #include "approxnn/nn/layer.hpp"
+#include "approxnn/nn/layers/batch_norm.hpp"
 #include "approxnn/nn/loss.hpp"
 #include "approxnn/nn/optimizer.hpp"
 #include "approxnn/nn/random.hpp"
@@ -63,6 +64,47 @@ inline evaluation evaluate(layer& model, const dataset& data, std::size_t batch_
     e.top1 = static_cast<double>(top1) / n;
     e.top5 = static_cast<double>(top5) / n;
     return e;
+}
+
+/// Re-estimates the running statistics of every batch norm (and the quantisers' observed input ranges) for the
+/// model as it now computes — e.g. after approximate multipliers were assigned, whose mean error shifts each
+/// channel: training-mode forwards over the first `samples` images of `data` in batches of `batch_size`, without
+/// gradients or parameter changes. Batch norms average the batches' statistics with equal weights (momentum
+/// 1 / (t + 1) for batch t; their momentum is restored afterwards). Output hooks run as in training (detach AGN
+/// noise first). parameter_error for batch_size < 2 (batch norm needs two values per channel).
+inline void recalibrate_batch_norm(layer& model, const dataset& data, std::size_t samples = 2048,
+                                   std::size_t batch_size = 128) {
+    if (batch_size < 2) {
+        throw parameter_error("recalibrate_batch_norm: batch size " + std::to_string(batch_size) + " (at least 2)");
+    }
+    std::vector<std::pair<batch_norm*, double>> norms;
+    visit_layers(model, [&](const std::string&, layer& l) {
+        if (auto* bn = dynamic_cast<batch_norm*>(&l)) norms.emplace_back(bn, bn->momentum());
+    });
+    const auto restore = [&] {
+        for (auto& [bn, momentum] : norms) bn->set_momentum(momentum);
+    };
+    samples = std::min(samples, data.size());
+    tensor images, logits;
+    std::vector<std::uint8_t> labels;
+    std::vector<std::size_t> indices;
+    try {
+        std::size_t t = 0;
+        for (std::size_t first = 0; first + 1 < samples; first += batch_size, ++t) {
+            const std::size_t count = std::min(batch_size, samples - first);
+            if (count < 2) break;
+            for (auto& [bn, momentum] : norms) bn->set_momentum(1.0 / static_cast<double>(t + 1));
+            indices.resize(count);
+            for (std::size_t i = 0; i < count; ++i) indices[i] = first + i;
+            gather_batch(data, indices, images, labels);
+            model.forward(images, logits, mode::training);
+        }
+    } catch (...) {
+        restore();
+        throw;
+    }
+    restore();
+    model.release_cache();
 }
 
 /// Random horizontal flips and translations (zero fill) of a batch of NHWC images, deterministic for the source.

@@ -219,6 +219,13 @@ public:
     [[nodiscard]] std::size_t channels() const noexcept { return channels_; }
     [[nodiscard]] double eps() const noexcept { return eps_; }
     [[nodiscard]] double momentum() const noexcept { return momentum_; }
+    /// momentum in [0, 1]; parameter_error naming the value otherwise.
+    void set_momentum(double momentum) {
+        if (!(momentum >= 0.0 && momentum <= 1.0)) {
+            throw parameter_error("batch_norm: momentum must be in [0, 1], got " + format(momentum));
+        }
+        momentum_ = momentum;
+    }
     /// gamma and its gradient ("weight"), shape (channels).
     [[nodiscard]] parameter& weight() noexcept { return weight_; }
     [[nodiscard]] const parameter& weight() const noexcept { return weight_; }
