@@ -8,7 +8,7 @@
 //   qos_pipeline --quick                 the same on small subsets, in about a minute
 //   qos_pipeline -n 3 --scales 0.5,1,2,4 --model lenet5
 //   qos_pipeline --model-dir approxnn-output/qos/resnet8/qat_model    skip float training and QAT
-//   qos_pipeline --full-retraining       also the per-OP full-retraining baseline (docs/qos.md's figures)
+//   qos_pipeline --no-baselines          skip the one-multiplier and per-OP full-retraining baselines
 //
 // Writes to --output (default approxnn-output/qos/<model>): operating_points.csv, assignment.csv, single.csv
 // (the one-multiplier baseline), results.json, qos.png (accuracy vs multiplication-power savings), problem.json
@@ -58,7 +58,7 @@ struct options {
     float finetune_lr = 0.002F;
     std::size_t finetune_subset = 20000;
     bool baselines = true;
-    bool full_retraining = false;
+    bool full_retraining = true;
     std::size_t baseline_images = 2000;
     bool quick = false;
 };
@@ -396,10 +396,10 @@ int main(int argc, char** argv) {
     app.add_option("--finetune-lr", o.finetune_lr, "fine-tuning learning rate (cosine)")->capture_default_str();
     app.add_option("--finetune-subset", o.finetune_subset, "fine-tune on the first N training images")
         ->capture_default_str()->check(CLI::PositiveNumber);
-    app.add_flag("!--no-baselines", o.baselines, "skip the one-multiplier baselines");
-    app.add_flag("--full-retraining", o.full_retraining,
-                 "also retrain a separate model per OP with the same budget (the shared fine-tuning's reference; "
-                 "adds about 3 minutes)");
+    app.add_flag("!--no-baselines", o.baselines, "skip the baselines (one multiplier everywhere; full retraining per OP)");
+    app.add_flag("!--no-full-retraining", o.full_retraining,
+                 "skip retraining a separate model per OP with the same budget (the shared fine-tuning's reference; "
+                 "about 1.5 minutes)");
     app.add_option("--baseline-images", o.baseline_images, "test images for the one-multiplier curve")
         ->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--output", o.base.output, "output directory (default approxnn-output/qos/<model>)");
