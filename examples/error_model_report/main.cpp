@@ -1,8 +1,9 @@
 // error_model_report: how well the probabilistic error model (noise/error_model.hpp) predicts the accumulator error
-// of every product layer of a quantised network, for every multiplier of the default catalogue.
+// of every product layer of a quantised network, for every multiplier of the catalogue (default or --catalogue).
 //
 //   error_model_report --model-dir approxnn-output/engine/resnet8/model    a model saved by train_model
 //   error_model_report --epochs 2 --qat-epochs 1                            trains ResNet-8 on Fashion-MNIST first
+//                                                                           (as the pipelines do: per-tensor weights)
 //   error_model_report --synthetic --epochs 1 --qat-epochs 1                seconds, no data package needed
 //
 // Per (layer, multiplier): predicted std and mean (layer-wide and per-channel weight histograms), Monte-Carlo on the
@@ -29,6 +30,7 @@
 #include "approxnn/core/parallel.hpp"
 #include "approxnn/gemm/plan.hpp"
 #include "approxnn/multipliers/catalogue.hpp"
+#include "approxnn/multipliers/catalogue_io.hpp"
 #include "approxnn/nn/data.hpp"
 #include "approxnn/nn/model.hpp"
 #include "approxnn/nn/models.hpp"
@@ -37,6 +39,7 @@
 #include "approxnn/noise/error_model.hpp"
 #include "approxnn/noise/trace_operands.hpp"
 #include "gnuplot.hpp"
+#include "pipeline.hpp"
 
 namespace fs = std::filesystem;
 namespace nn = approxnn::nn;
@@ -46,24 +49,14 @@ using approxnn::signedness;
 namespace {
 
 struct options {
-    std::string model_dir;
-    std::string model = "resnet8";
-    std::string data_dir = "/usr/share/datasets/fashion-mnist";
-    bool synthetic = false;
-    std::size_t epochs = 2;
-    std::size_t qat_epochs = 1;
-    std::string scheme = "unsigned";
+    examples::base_options base;  // data, model, training, --model-dir, scheme, catalogue, seed, output, plot
     std::size_t samples = 128;
     std::size_t fields = 512;
     std::size_t max_rows = 8192;
     std::size_t mc_neurons = 4000;
-    std::uint64_t seed = 1;
-    std::string output;
-    bool plot = true;
 };
 
 using clock_type = std::chrono::steady_clock;
-double seconds_since(clock_type::time_point t) { return std::chrono::duration<double>(clock_type::now() - t).count(); }
 
 struct pair_result {
     std::size_t layer = 0;
@@ -82,52 +75,36 @@ double percentile(std::vector<double> v, double q) {
     return v[std::min(v.size(), std::max<std::size_t>(rank, 1)) - 1];
 }
 
-/// A quantised model: loaded from --model-dir, or trained (float, then QAT) on `data`.
-std::unique_ptr<nn::layer> quantised_model(const options& o, const nn::dataset_split& data, signedness& scheme,
-                                           std::string& name) {
-    nn::model_options mo;
-    const nn::shape_t sample = data.train.sample_shape();
-    mo.input_height = sample[0];
-    mo.input_width = sample[1];
-    mo.input_channels = sample[2];
-    mo.classes = data.train.classes;
-    mo.seed = o.seed;
-    nn::quantisation q;
-    if (!o.model_dir.empty()) {
-        // The model name and scheme travel in the manifest's "extra" (train_model writes them).
-        std::ifstream in(fs::path(o.model_dir) / "manifest.json");
-        if (!in) throw approxnn::io_error("cannot read " + (fs::path(o.model_dir) / "manifest.json").string());
+/// A quantised model: loaded from --model-dir (model name, scheme and weight scales from its manifest), or trained
+/// as the pipelines train it (float, then QAT; the QAT model is saved to <output>/qat_model).
+std::unique_ptr<nn::sequential> quantised_model(const options& o, const nn::dataset_split& data, const fs::path& out,
+                                                signedness& scheme, std::string& name) {
+    const examples::base_options& b = o.base;
+    if (!b.model_dir.empty()) {
+        // The model name and scheme travel in the manifest's "extra" (train_model and the pipelines write them).
+        std::ifstream in(fs::path(b.model_dir) / "manifest.json");
+        if (!in) throw approxnn::io_error("cannot read " + (fs::path(b.model_dir) / "manifest.json").string());
         const nlohmann::json manifest = nlohmann::json::parse(in);
         const nlohmann::json extra = manifest.value("extra", nlohmann::json::object());
-        name = extra.value("model", o.model);
-        const std::string s = extra.value("scheme", o.scheme);
-        scheme = s == "signed" ? signedness::signed_operands : signedness::unsigned_operands;
-        auto model = nn::make_model(name, mo);
+        examples::base_options loaded = b;
+        loaded.model = extra.value("model", b.model);
+        loaded.scheme = extra.value("scheme", b.scheme);
+        name = loaded.model;
+        scheme = loaded.signedness();
+        auto model = examples::build_model(loaded, data.train);
+        nn::quantisation q;
         q.scheme = scheme;
         q.per_channel_weights = extra.value("per_channel_weights", true);
         nn::quantise(*model, q);
-        nn::load_model(*model, o.model_dir);
-        std::printf("loaded %s (%s) from %s\n", name.c_str(), s.c_str(), o.model_dir.c_str());
+        nn::load_model(*model, b.model_dir);
+        std::printf("loaded %s (%s) from %s\n", name.c_str(), loaded.scheme.c_str(), b.model_dir.c_str());
         return model;
     }
-    name = o.model;
-    auto model = nn::make_model(name, mo);
-    nn::train_options t;
-    t.seed = o.seed;
-    t.validation = &data.test;
-    t.augment.horizontal_flip = true;
-    t.optimizer.weight_decay = 5e-4F;
-    t.epochs = o.epochs;
-    t.schedule = nn::lr_schedule::cosine_annealing(0.1F, std::max<std::size_t>(o.epochs, 1));
-    std::printf("training %s on %s: %zu float epochs, then %zu QAT epochs (%s)\n", name.c_str(), data.train.name.c_str(),
-                o.epochs, o.qat_epochs, o.scheme.c_str());
-    (void)nn::train(*model, data.train, t);
-    q.scheme = scheme;
-    nn::quantise(*model, q);
-    t.epochs = o.qat_epochs;
-    t.schedule = nn::lr_schedule::cosine_annealing(0.005F, std::max<std::size_t>(o.qat_epochs, 1));
-    t.augment = {};
-    (void)nn::train(*model, data.train, t);
+    name = b.model;
+    scheme = b.signedness();
+    auto model = examples::build_model(b, data.train);
+    int step = 0;
+    (void)examples::prepare_base_model(*model, data, b, out, step);
     return model;
 }
 
@@ -147,16 +124,13 @@ void plot(const fs::path& dat, const fs::path& png, const std::string& title) {
 
 int run(const options& o) {
     const auto start = clock_type::now();
-    nn::dataset_split data;
-    if (o.synthetic) {
-        data.train = nn::synthetic_dataset(4000, o.seed);
-        data.test = nn::synthetic_dataset(1000, o.seed + 1000);
-    } else {
-        data = nn::load_fashion_mnist(o.data_dir);
-    }
-    signedness scheme = o.scheme == "signed" ? signedness::signed_operands : signedness::unsigned_operands;
+    const nn::dataset_split data = examples::load_data(o.base);
+    const fs::path out =
+        o.base.output.empty() ? fs::path("approxnn-output/noise/error_model") : fs::path(o.base.output);
+    fs::create_directories(out);
+    signedness scheme = o.base.signedness();
     std::string model_name;
-    auto model = quantised_model(o, data, scheme, model_name);
+    auto model = quantised_model(o, data, out, scheme, model_name);
     const std::string scheme_text = scheme == signedness::signed_operands ? "signed" : "unsigned";
 
     // 1. Trace every product layer on the sample images (one evaluation forward).
@@ -175,7 +149,7 @@ int run(const options& o) {
         if (traces[l].depth == 0) throw approxnn::parameter_error("layer '" + layers[l].name + "' was not traced");
         noise::histogram_options ho;
         ho.fields = o.fields;
-        ho.seed = o.seed + l;
+        ho.seed = o.base.seed + l;
         ho.per_channel_weights = true;
         histograms.push_back(noise::sample_histograms(noise::operands_of(traces[l]), ho));
         std::printf("  %-24s K %4zu, %6zu rows x %3zu channels (%zu groups), %zu fields sampled\n",
@@ -186,7 +160,11 @@ int run(const options& o) {
     // 2. Predictions for every (layer, multiplier) at once.
     std::vector<noise::error_map> maps;
     std::vector<approxnn::gemm::multiplier_plan> plans;
-    for (const auto& entry : approxnn::multipliers::default_catalogue(scheme)) {
+    const approxnn::multipliers::catalogue catalogue =
+        (o.base.catalogue_dir.empty() ? approxnn::multipliers::default_catalogue()
+                                      : approxnn::multipliers::load_catalogue(o.base.catalogue_dir))
+            .subset(scheme);
+    for (const auto& entry : catalogue) {
         if (entry.is_exact()) continue;
         maps.emplace_back(entry.table());
         plans.emplace_back(entry.table());
@@ -194,11 +172,11 @@ int run(const options& o) {
     std::printf("\n2. predicting %zu multipliers x %zu layers\n", maps.size(), layers.size());
     auto t0 = clock_type::now();
     const auto predicted = noise::predict_all(maps, histograms, noise::weight_model::layer, noise::field_model::drawn);
-    const double predict_seconds = seconds_since(t0);
+    const double predict_seconds = examples::seconds_since(t0);
     t0 = clock_type::now();
     const auto predicted_per_channel =
         noise::predict_all(maps, histograms, noise::weight_model::per_channel, noise::field_model::drawn);
-    const double predict_per_channel_seconds = seconds_since(t0);
+    const double predict_per_channel_seconds = examples::seconds_since(t0);
     const auto predicted_fixed =
         noise::predict_all(maps, histograms, noise::weight_model::layer, noise::field_model::fixed);
     const auto predicted_per_channel_fixed =
@@ -221,16 +199,14 @@ int run(const options& o) {
             r.predicted_per_channel = predicted_per_channel[l][m];
             r.predicted_fixed = predicted_fixed[l][m];
             r.predicted_per_channel_fixed = predicted_per_channel_fixed[l][m];
-            r.monte_carlo = noise::monte_carlo(maps[m], histograms[l], o.mc_neurons, o.seed + m);
-            r.measured = noise::measure(plans[m], ops, o.max_rows, o.seed);
+            r.monte_carlo = noise::monte_carlo(maps[m], histograms[l], o.mc_neurons, o.base.seed + m);
+            r.measured = noise::measure(plans[m], ops, o.max_rows, o.base.seed);
             results.push_back(r);
         }
-        std::printf("  layer %zu/%zu %-24s %.1f s\n", l + 1, layers.size(), layers[l].name.c_str(), seconds_since(t0));
+        std::printf("  layer %zu/%zu %-24s %.1f s\n", l + 1, layers.size(), layers[l].name.c_str(), examples::seconds_since(t0));
     }
 
     // 4. Tables, files, summary.
-    const fs::path out = o.output.empty() ? fs::path("approxnn-output/noise/error_model") : fs::path(o.output);
-    fs::create_directories(out);
     std::ofstream csv(out / "error_model.csv");
     if (!csv) throw approxnn::io_error("cannot write " + (out / "error_model.csv").string());
     csv << "layer,fan_in,multiplier,predicted_std,predicted_std_per_channel,monte_carlo_std,measured_std,"
@@ -292,7 +268,7 @@ int run(const options& o) {
                                            {"p90_relative_error", percentile(errors_per_channel_fixed, 0.9)}}},
         {"predict_all_seconds", predict_seconds},
         {"predict_all_per_channel_seconds", predict_per_channel_seconds},
-        {"seconds", seconds_since(start)}};
+        {"seconds", examples::seconds_since(start)}};
     std::ofstream(out / "summary.json") << summary.dump(2) << '\n';
     std::printf("\nsummary over %zu (layer, multiplier) pairs with a measured error (%s, %s):\n", errors.size(),
                 model_name.c_str(), scheme_text.c_str());
@@ -305,12 +281,12 @@ int run(const options& o) {
     std::printf("  per-channel, fixed:  median relative error %.1f %%, 90th percentile %.1f %%\n",
                 100 * percentile(errors_per_channel_fixed, 0.5), 100 * percentile(errors_per_channel_fixed, 0.9));
     std::printf("  predict_all: %.3f s for %zu x %zu\n", predict_seconds, layers.size(), maps.size());
-    if (o.plot) {
+    if (o.base.plot) {
         plot(out / "error_model.dat", out / "error_model.png",
              "error model: " + model_name + " on " + data.test.name + " (" + scheme_text + ")");
     }
     std::printf("wrote %s/{error_model.csv, summary.json%s} in %.0f s\n", out.string().c_str(),
-                o.plot ? ", error_model.png" : "", seconds_since(start));
+                o.base.plot ? ", error_model.png" : "", examples::seconds_since(start));
     return 0;
 }
 
@@ -320,23 +296,14 @@ int main(int argc, char** argv) {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines appear as they happen, also in logs
     options o;
     CLI::App app{"approxnn error_model_report: predicted against measured accumulator errors, per layer and multiplier"};
-    app.add_option("--model-dir", o.model_dir, "a model directory saved by nn::save_model (train_model's model/)");
-    app.add_option("--model", o.model, "model to train when no --model-dir is given")->capture_default_str();
-    app.add_option("--data", o.data_dir, "Fashion-MNIST directory")->capture_default_str();
-    app.add_flag("--synthetic", o.synthetic, "use the built-in synthetic data set instead");
-    app.add_option("--epochs", o.epochs, "float training epochs (without --model-dir)")->capture_default_str();
-    app.add_option("--qat-epochs", o.qat_epochs, "quantisation-aware epochs (without --model-dir)")->capture_default_str();
-    app.add_option("--scheme", o.scheme, "unsigned or signed (a --model-dir's manifest takes precedence)")
-        ->check(CLI::IsMember({"unsigned", "signed"}))->capture_default_str();
+    o.base.add_to(app);
     app.add_option("--samples", o.samples, "test images traced")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--fields", o.fields, "receptive fields sampled per layer")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--max-rows", o.max_rows, "im2col rows measured per layer (a seeded subset beyond)")
         ->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--mc-neurons", o.mc_neurons, "Monte-Carlo neurons per (layer, multiplier)")
         ->capture_default_str()->check(CLI::PositiveNumber);
-    app.add_option("--seed", o.seed, "training, sampling and Monte-Carlo seed")->capture_default_str();
-    app.add_option("--output", o.output, "output directory (default approxnn-output/noise/error_model)");
-    app.add_flag("!--no-plot", o.plot, "skip the PNG");
+    app.add_option("--output", o.base.output, "output directory (default approxnn-output/noise/error_model)");
     CLI11_PARSE(app, argc, argv);
     try {
         return run(o);

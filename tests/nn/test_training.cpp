@@ -38,6 +38,7 @@
 #include "approxnn/nn/tensor.hpp"
 #include "approxnn/nn/trainer.hpp"
 #include "gradient_check.hpp"
+#include "small_cnn.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -102,19 +103,7 @@ std::size_t mobilenet_v2_params(std::size_t in_channels, std::size_t classes) {
     return total + conv_params(1, 64, 256) + 2 * 256 + 256 * classes + classes;
 }
 
-/// A small CNN for the synthetic 12x12 images: conv 3x3 (8) - ReLU - max 2 - conv 3x3 (16) - ReLU - max 2 - FC 10.
-std::unique_ptr<nn::sequential> small_cnn(std::uint64_t seed) {
-    auto m = std::make_unique<nn::sequential>();
-    m->emplace<nn::conv2d>("conv1", 1, 8, nn::conv2d_options::square(3, 1, 1));
-    m->emplace<nn::relu>("relu1");
-    m->emplace<nn::max_pool2d>("pool1", 2, 2);
-    m->emplace<nn::conv2d>("conv2", 8, 16, nn::conv2d_options::square(3, 1, 1));
-    m->emplace<nn::relu>("relu2");
-    m->emplace<nn::max_pool2d>("pool2", 2, 2);
-    m->emplace<nn::flatten>("flatten");
-    m->emplace<nn::linear>("fc", 3 * 3 * 16, 10);
-    return nn::finish_model(std::move(m), seed);
-}
+using test_support::small_cnn;
 
 nn::train_options quiet_options(std::size_t epochs, std::size_t batch, float lr) {
     nn::train_options o;
@@ -688,22 +677,21 @@ TEST_CASE("training: recalibrate_batch_norm re-estimates running statistics unde
     nn::assign_multiplier(*model, std::make_shared<const approxnn::gemm::multiplier_plan>(
                                       approxnn::multipliers::design_instance::parse("column_truncation_u8_k7")));
     const double biased = nn::evaluate(*model, test_set).top1;
-    std::vector<float> weights_before, stats_before;
-    model->visit_parameters("", [&](const std::string&, nn::parameter& p) {
-        weights_before.insert(weights_before.end(), p.value.begin(), p.value.end());
-    });
-    model->visit_buffers("", [&](const std::string& n, nn::tensor& t) {
-        if (n.find("running_mean") != std::string::npos) stats_before.insert(stats_before.end(), t.begin(), t.end());
-    });
+    // Every parameter value, and every batch norm's running mean.
+    const auto snapshot = [&] {
+        std::pair<std::vector<float>, std::vector<float>> s;
+        model->visit_parameters("", [&](const std::string&, nn::parameter& p) {
+            s.first.insert(s.first.end(), p.value.begin(), p.value.end());
+        });
+        model->visit_buffers("", [&](const std::string& n, nn::tensor& t) {
+            if (n.find("running_mean") != std::string::npos) s.second.insert(s.second.end(), t.begin(), t.end());
+        });
+        return s;
+    };
+    const auto [weights_before, stats_before] = snapshot();
     nn::recalibrate_batch_norm(*model, train_set, 640, 64);
     const double recalibrated = nn::evaluate(*model, test_set).top1;
-    std::vector<float> weights_after, stats_after;
-    model->visit_parameters("", [&](const std::string&, nn::parameter& p) {
-        weights_after.insert(weights_after.end(), p.value.begin(), p.value.end());
-    });
-    model->visit_buffers("", [&](const std::string& n, nn::tensor& t) {
-        if (n.find("running_mean") != std::string::npos) stats_after.insert(stats_after.end(), t.begin(), t.end());
-    });
+    const auto [weights_after, stats_after] = snapshot();
     MESSAGE("top-1 exact " << exact << ", column truncation k=7 " << biased << ", recalibrated " << recalibrated);
     CHECK(weights_after == weights_before);
     nn::visit_layers(*model, [](const std::string&, nn::layer& l) {

@@ -25,6 +25,7 @@
 #include "approxnn/nn/trainer.hpp"
 #include "approxnn/noise/agn.hpp"
 #include "approxnn/noise/layer_profile.hpp"
+#include "small_cnn.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -33,19 +34,7 @@ namespace nn = approxnn::nn;
 namespace noise = approxnn::noise;
 using test_support::check_throws_with;
 
-/// conv 3x3 (8) - ReLU - max 2 - conv 3x3 (16) - ReLU - max 2 - FC 10, for the synthetic 12x12 images.
-std::unique_ptr<nn::sequential> toy_cnn(std::uint64_t seed) {
-    auto m = std::make_unique<nn::sequential>();
-    m->emplace<nn::conv2d>("conv1", 1, 8, nn::conv2d_options::square(3, 1, 1));
-    m->emplace<nn::relu>("relu1");
-    m->emplace<nn::max_pool2d>("pool1", 2, 2);
-    m->emplace<nn::conv2d>("conv2", 8, 16, nn::conv2d_options::square(3, 1, 1));
-    m->emplace<nn::relu>("relu2");
-    m->emplace<nn::max_pool2d>("pool2", 2, 2);
-    m->emplace<nn::flatten>("flatten");
-    m->emplace<nn::linear>("fc", 3 * 3 * 16, 10);
-    return nn::finish_model(std::move(m), seed);
-}
+using test_support::small_cnn;
 
 nn::tensor ramp(const nn::shape_t& shape) {
     nn::tensor t(shape);
@@ -137,7 +126,7 @@ TEST_CASE("agn: backward passes the gradient through and adds sum(grad * eps * s
 }
 
 TEST_CASE("agn: the reward weights each layer by its share of multiplications and caps sigma at sigma_max") {
-    auto model = toy_cnn(1);
+    auto model = small_cnn(1);
     noise::agn_options o;
     o.sigma_init = 0.2;
     o.sigma_max = 0.5;
@@ -183,7 +172,7 @@ TEST_CASE("agn: the reward weights each layer by its share of multiplications an
 
 TEST_CASE("agn: sigma learning shrinks sigma without a reward and grows it with a strong one (toy model)") {
     const nn::dataset data = nn::synthetic_dataset(1200, 11);
-    auto base = toy_cnn(4);
+    auto base = small_cnn(4);
     nn::quantise(*base, nn::quantisation{});
     nn::train_options t;
     t.epochs = 2;
@@ -195,7 +184,7 @@ TEST_CASE("agn: sigma learning shrinks sigma without a reward and grows it with 
 
     std::vector<double> low, high;
     for (const double lambda : {0.0, 8.0}) {
-        auto model = toy_cnn(4);
+        auto model = small_cnn(4);
         nn::quantise(*model, nn::quantisation{});
         // Same starting weights as the trained base.
         std::vector<nn::parameter*> from, to;
@@ -231,7 +220,7 @@ TEST_CASE("agn: sigma learning shrinks sigma without a reward and grows it with 
 }
 
 TEST_CASE("profile: exact integer outputs, their std and tolerances tau = |sigma| * std(Y) per layer") {
-    auto model = toy_cnn(2);
+    auto model = small_cnn(2);
     nn::quantise(*model, nn::quantisation{});
     const nn::dataset data = nn::synthetic_dataset(64, 5);
     nn::train_options t;
@@ -262,7 +251,7 @@ TEST_CASE("profile: exact integer outputs, their std and tolerances tau = |sigma
     CHECK(tau[1] == doctest::Approx(0.2 * profiles[1].output_std));
     CHECK(tau[2] == 0.0);
     check_throws_with<approxnn::shape_error>([&] { (void)noise::tolerances(profiles, {0.1}); }, {"1 sigmas", "3 layers"});
-    auto float_model = toy_cnn(2);
+    auto float_model = small_cnn(2);
     check_throws_with<approxnn::parameter_error>([&] { (void)noise::profile_layers(*float_model, data.images); },
                                                  {"conv1", "not quantised"});
 }
