@@ -191,6 +191,45 @@ TEST_CASE("gemm: random tables (signed and unsigned, weight first or second) on 
     }
 }
 
+TEST_CASE("gemm: two threads on products large enough to be split (row blocks and column tiles)") {
+    // Below 4 M products a call stays on one thread; these shapes are above it. M >= N splits the weight rows
+    // between the threads (each prepares its own rows), M < N splits the output column tiles; odd sizes leave
+    // partial blocks, panels and K groups.
+    const std::vector<shape> shapes{{301, 97, 151}, {37, 1003, 131}, {16, 16, 16411}};
+    std::vector<am::design_instance> designs;
+    for (const char* name : {"exact_s8", "exact_u8", "column_truncation_s8_k2", "column_truncation_corrected_u8_k2",
+                             "drum_s8_k4", "mitchell_u8"}) {
+        designs.push_back(am::design_instance::parse(name));
+    }
+    unsigned seed = 9000;
+    for (const am::design_instance& d : designs) {
+        CAPTURE(d.name());
+        const ag::multiplier_plan plan(d);
+        const am::table_multiplier table = d.table();
+        for (const ag::kernel_path path : paths_of(plan)) {
+            if (path == ag::kernel_path::reference) continue;
+            for (const shape& sh : shapes) {
+                ++seed;
+                ag::gemm_options o;
+                o.path = path;
+                o.threads = 2;
+                o.activation_zero_point = static_cast<std::int32_t>(seed % 5);
+                o.weight_zero_point = static_cast<std::int32_t>(seed % 3);
+                CAPTURE(ag::to_string(path));
+                CAPTURE(sh.m);
+                CAPTURE(sh.n);
+                if (plan.is_signed()) {
+                    const problem<std::int8_t> p(sh, seed, seed % 2, seed % 3 == 0);
+                    CHECK(computed(plan, p, std::tuple<>{}, o) == expected(table, p, std::tuple<>{}, o));
+                } else {
+                    const problem<std::uint8_t> p(sh, seed, seed % 2, seed % 3 == 0);
+                    CHECK(computed(plan, p, std::tuple<>{}, o) == expected(table, p, std::tuple<>{}, o));
+                }
+            }
+        }
+    }
+}
+
 TEST_CASE("gemm: zero points and int8/uint8 output stages") {
     using approxnn::quantized_multiplier;
     const am::design_instance design = am::design_instance::parse("column_truncation_u8_k2");

@@ -187,14 +187,19 @@ void lookup(const gemm::multiplier_plan& plan, const geometry& g, const T* input
     const std::size_t plane_w = (g.width + g.pad_left + g.pad_right + 128 + 63) / 64 * 64;
     const std::size_t plane_size = plane_h * plane_w;
     std::vector<std::uint8_t>& planes = detail::plane_scratch();
-    planes.assign(g.batch * g.channels * plane_size, static_cast<std::uint8_t>(za));
+    if (planes.size() < g.batch * g.channels * plane_size) planes.resize(g.batch * g.channels * plane_size);
     const auto* codes_in = reinterpret_cast<const std::uint8_t*>(input);
-    parallel_for(g.batch * g.height, options.threads, [&](std::size_t task) {  // one input row per task
-        const std::size_t b = task / g.height;
-        const std::size_t y = task % g.height;
+    // One plane row (of every channel) per task: the padding code za, then the input row's pixels.
+    parallel_for(g.batch * plane_h, options.threads, [&](std::size_t task) {
+        const std::size_t b = task / plane_h;
+        const std::size_t py = task % plane_h;
+        std::uint8_t* row = planes.data() + b * g.channels * plane_size + py * plane_w;
+        for (std::size_t c = 0; c < g.channels; ++c) std::memset(row + c * plane_size, za, plane_w);
+        if (py < g.pad_top || py - g.pad_top >= g.height) return;
+        const std::size_t y = py - g.pad_top;
         for (std::size_t x = 0; x < g.width; ++x) {
             const std::uint8_t* pixel = codes_in + ((b * g.height + y) * g.width + x) * g.channels;
-            std::uint8_t* dst = planes.data() + b * g.channels * plane_size + (y + g.pad_top) * plane_w + x + g.pad_left;
+            std::uint8_t* dst = row + x + g.pad_left;
             for (std::size_t c = 0; c < g.channels; ++c) dst[c * plane_size] = pixel[c];
         }
     });

@@ -5,6 +5,12 @@
 // `threads` threads (the caller included; 0 means every hardware thread) and returns when all are done. Calls from
 // inside a task run serially on the calling thread, so kernels may nest them. Exceptions thrown by fn are rethrown
 // in the caller (the first one); the remaining tasks still run.
+//
+// parallel_for_affine(tasks, threads, fn) does the same with a stable mapping: the tasks are cut into one
+// contiguous block per thread, and thread p (p = 0: the caller, p > 0: pool worker p - 1) runs its own block first,
+// in order, then helps with the others' remaining tasks. Repeated calls with the same shape thus run the same task
+// on the same core as long as no thread falls behind (OpenMP's static schedule, with stealing at the end): output
+// written in one call is still in that core's cache when the next call writes it again.
 
 #include <algorithm>
 #include <atomic>
@@ -12,6 +18,7 @@
 #include <cstddef>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -45,19 +52,27 @@ public:
 
     [[nodiscard]] unsigned workers() const noexcept { return static_cast<unsigned>(workers_.size()); }
 
-    /// Runs fn(0) .. fn(tasks - 1) with `helpers` pool threads plus the caller.
-    void run(std::size_t tasks, unsigned helpers, const std::function<void(std::size_t)>& fn) {
+    /// Runs fn(0) .. fn(tasks - 1) with `helpers` pool threads plus the caller. With `affine`, helper i is pool
+    /// worker i and the tasks are taken block by block (see parallel_for_affine).
+    void run(std::size_t tasks, unsigned helpers, const std::function<void(std::size_t)>& fn, bool affine = false) {
         std::unique_lock<std::mutex> run_lock(run_mutex_);  // one parallel region at a time
-        job j{&fn, tasks, {}, 0, {}, nullptr};
+        helpers = std::min(helpers, workers());
+        job j{&fn, tasks, {}, 0, {}, nullptr, affine, helpers + 1U, nullptr};
+        if (affine) {
+            j.blocks = std::make_unique<block_cursor[]>(j.participants);
+            for (unsigned p = 0; p < j.participants; ++p) {
+                j.blocks[p].next.store(block_begin(j, p), std::memory_order_relaxed);
+            }
+        }
         {
             std::lock_guard<std::mutex> lock(mutex_);
             job_ = &j;
-            helpers_wanted_ = std::min(helpers, workers());
+            helpers_wanted_ = helpers;
             ++generation_;
             published_.store(generation_, std::memory_order_release);
         }
         wake_.notify_all();
-        work(j);
+        work(j, 0);
         // The helpers usually finish within microseconds of the caller: spin briefly before sleeping.
         for (int spin = 0; spin < 4000 && !(j.settled.load(std::memory_order_acquire) == tasks &&
                                             helpers_active_.load(std::memory_order_acquire) == 0);
@@ -71,7 +86,14 @@ public:
         if (j.error) std::rethrow_exception(j.error);
     }
 
+    /// The most threads a parallel region can use: the pool's workers and the caller.
+    [[nodiscard]] unsigned capacity() const noexcept { return workers() + 1U; }
+
 private:
+    struct alignas(64) block_cursor {
+        std::atomic<std::size_t> next{0};
+    };
+
     struct job {
         const std::function<void(std::size_t)>* fn;
         std::size_t tasks;
@@ -79,7 +101,12 @@ private:
         std::size_t finished = 0;  // guarded by mutex_
         std::atomic<std::size_t> settled{0};  // finished, readable without the lock
         std::exception_ptr error;  // guarded by mutex_
+        bool affine = false;
+        unsigned participants = 1;  // the caller and the helpers
+        std::unique_ptr<block_cursor[]> blocks;  // affine: the next task of each participant's block
     };
+
+    static std::size_t block_begin(const job& j, unsigned p) noexcept { return p * j.tasks / j.participants; }
 
     static void pause() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
@@ -88,21 +115,33 @@ private:
     }
 
     explicit thread_pool(unsigned workers) {
-        for (unsigned i = 0; i < workers; ++i) workers_.emplace_back([this] { loop(); });
+        for (unsigned i = 0; i < workers; ++i) workers_.emplace_back([this, i] { loop(i); });
     }
 
-    void work(job& j) {
+    // Runs tasks of j as participant p (0: the caller) until none is left.
+    void work(job& j, unsigned p) {
         const bool was_inside = inside_parallel_task;
         inside_parallel_task = true;
         std::size_t completed = 0;
         std::exception_ptr error;
-        for (std::size_t t = j.next.fetch_add(1); t < j.tasks; t = j.next.fetch_add(1)) {
+        const auto call = [&](std::size_t t) {
             try {
                 (*j.fn)(t);
             } catch (...) {
                 if (!error) error = std::current_exception();
             }
             ++completed;
+        };
+        if (j.affine) {
+            // Own block first, then the others' remaining tasks, each block taken from its front.
+            for (unsigned i = 0; i < j.participants; ++i) {
+                const unsigned owner = (p + i) % j.participants;
+                const std::size_t end = block_begin(j, owner + 1);
+                std::atomic<std::size_t>& next = j.blocks[owner].next;
+                for (std::size_t t = next.fetch_add(1); t < end; t = next.fetch_add(1)) call(t);
+            }
+        } else {
+            for (std::size_t t = j.next.fetch_add(1); t < j.tasks; t = j.next.fetch_add(1)) call(t);
         }
         inside_parallel_task = was_inside;
         std::lock_guard<std::mutex> lock(mutex_);
@@ -111,7 +150,8 @@ private:
         if (error && !j.error) j.error = error;
     }
 
-    void loop() {
+    // Pool worker `index`: participant index + 1 of affine jobs.
+    void loop(unsigned index) {
         std::size_t seen = 0;
         while (true) {
             job* j = nullptr;
@@ -122,14 +162,18 @@ private:
             }
             {
                 std::unique_lock<std::mutex> lock(mutex_);
-                wake_.wait(lock, [&] { return stopping_ || (generation_ != seen && helpers_wanted_ > 0); });
+                // An affine job is joined by exactly the workers 0 .. helpers - 1; any other by the first helpers.
+                wake_.wait(lock, [&] {
+                    return stopping_ || (generation_ != seen && helpers_wanted_ > 0 &&
+                                         (!job_->affine || index + 1U < job_->participants));
+                });
                 if (stopping_) return;
                 seen = generation_;
                 --helpers_wanted_;
                 ++helpers_active_;
                 j = job_;
             }
-            work(*j);
+            work(*j, index + 1U);
             {
                 std::lock_guard<std::mutex> lock(mutex_);
                 --helpers_active_;
@@ -153,6 +197,9 @@ private:
 
 }  // namespace detail
 
+/// The most threads a parallel region can run on (the pool's workers and the caller).
+inline unsigned parallel_capacity() { return detail::thread_pool::instance().capacity(); }
+
 /// Calls fn(task) for task in [0, tasks) on at most `threads` threads (0: all hardware threads; 1: serially).
 template <class F>
 void parallel_for(std::size_t tasks, unsigned threads, F&& fn) {
@@ -164,6 +211,20 @@ void parallel_for(std::size_t tasks, unsigned threads, F&& fn) {
     }
     const std::function<void(std::size_t)> call = [&fn](std::size_t t) { fn(t); };
     detail::thread_pool::instance().run(tasks, static_cast<unsigned>(wanted - 1), call);
+}
+
+/// Calls fn(task) for task in [0, tasks) on at most `threads` threads (0: all hardware threads; 1: serially), with
+/// a stable task-to-thread mapping (see the top of this file).
+template <class F>
+void parallel_for_affine(std::size_t tasks, unsigned threads, F&& fn) {
+    if (threads == 0) threads = hardware_threads();
+    const std::size_t wanted = std::min<std::size_t>(threads, tasks);
+    if (wanted <= 1 || detail::inside_parallel_task) {
+        for (std::size_t t = 0; t < tasks; ++t) fn(t);
+        return;
+    }
+    const std::function<void(std::size_t)> call = [&fn](std::size_t t) { fn(t); };
+    detail::thread_pool::instance().run(tasks, static_cast<unsigned>(wanted - 1), call, true);
 }
 
 }  // namespace approxnn

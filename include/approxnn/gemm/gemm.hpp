@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -136,7 +137,7 @@ public:
           n_(activations.cols),
           k_(weights.cols),
           signed_(plan.is_signed()) {
-        prepare();
+        allocate();
     }
 
     /// Columns per tile.
@@ -158,26 +159,41 @@ public:
         const std::size_t width = panel_width();
         const std::size_t panels = (n_ + width - 1) / width;
         unsigned threads = options_.threads == 0 ? hardware_threads() : options_.threads;
+        threads = std::min(threads, parallel_capacity());
+        const unsigned preparing_threads = threads;
         // Below about 4 M products (tens of microseconds) a second thread costs about what it saves.
         if (m_ * n_ * k_ * std::max<std::size_t>(terms_, 1) < (std::size_t{1} << 22)) threads = 1;
+        if (threads > 1 && m_ >= n_ && m_ >= 16 * std::size_t{threads}) {
+            // At least as many weight rows as activation columns: each thread takes one block of rows, prepares
+            // those weights itself (they stay in its cache instead of crossing from the caller's) and runs every
+            // panel against them. Every thread packs every activation panel, which costs less than moving the
+            // weights here.
+            const std::size_t rows_per_block = round_up((m_ + threads - 1) / threads, 8);
+            const std::size_t blocks = (m_ + rows_per_block - 1) / rows_per_block;
+            parallel_for_affine(blocks, threads, [&](std::size_t block) {
+                const std::size_t m0 = block * rows_per_block;
+                const std::size_t m1 = std::min(m_, m0 + rows_per_block);
+                for (std::size_t m = m0; m < m1; ++m) prepare_row(m);
+                for (std::size_t n0 = 0; n0 < n_; n0 += width) run_tile(n0, std::min(width, n_ - n0), m0, m1);
+            });
+            return;
+        }
+        prepare_rows(preparing_threads);
         std::size_t chunks = 1;  // row chunks per panel, when the panels alone cannot keep every thread busy
         if (threads > 1 && panels < 2 * std::size_t{threads}) {
             chunks = std::min((2 * std::size_t{threads} + panels - 1) / panels, (m_ + 7) / 8);
         }
         const std::size_t rows_per_chunk = round_up((m_ + chunks - 1) / chunks, 8);
         chunks = (m_ + rows_per_chunk - 1) / rows_per_chunk;
-        // Each task takes a run of neighbouring tiles, so that a core's prefetchers walk its own part of the
-        // activations instead of alternating lines with the other cores (about four runs per thread balance the load).
+        // Each thread takes a contiguous run of tiles, the same one at every call of the same shape
+        // (parallel_for_affine): its prefetchers walk its own part of the activations, and the output lines it
+        // writes are still in its cache from the previous call instead of in another core's.
         const std::size_t tiles = panels * chunks;
-        const std::size_t runs = threads == 1 ? 1 : std::min(tiles, 4 * std::size_t{threads});
-        parallel_for(runs, threads, [&](std::size_t run) {
-            const std::size_t end = (run + 1) * tiles / runs;
-            for (std::size_t tile = run * tiles / runs; tile < end; ++tile) {
-                const std::size_t panel = tile / chunks;
-                const std::size_t m0 = (tile % chunks) * rows_per_chunk;
-                const std::size_t n0 = panel * width;
-                run_tile(n0, std::min(width, n_ - n0), m0, std::min(m_, m0 + rows_per_chunk));
-            }
+        parallel_for_affine(tiles, threads, [&](std::size_t tile) {
+            const std::size_t panel = tile / chunks;
+            const std::size_t m0 = (tile % chunks) * rows_per_chunk;
+            const std::size_t n0 = panel * width;
+            run_tile(n0, std::min(width, n_ - n0), m0, std::min(m_, m0 + rows_per_chunk));
         });
     }
 
@@ -192,8 +208,8 @@ private:
                path_.vnni;
     }
 
-    // Weights in the layout of the chosen kernel, and the per-row corrections.
-    void prepare() {
+    // Storage for the weights in the layout of the chosen kernel and for the per-row corrections.
+    void allocate() {
         const kernel_path p = path_.path;
         row_correction_.assign(m_, 0);
         const bool lookups = p == kernel_path::table || p == kernel_path::error_plane || p == kernel_path::reference;
@@ -205,18 +221,23 @@ private:
             factor_plan_ = p == kernel_path::error_plane ? &exact_plan(plan_.operand_signedness()) : &plan_;
             terms_ = static_cast<std::size_t>(factor_plan_->decomposition_terms());
             if (path_.vnni) {
-                // Term-major, each term padded to a multiple of 4 rows (see kernels/avx512_pack.hpp).
+                // Term-major, each term padded to a multiple of 4 rows (see kernels/avx512_pack.hpp); prepare_row
+                // writes every byte.
                 dot_lda_ = std::max<std::size_t>(terms_ * round_up(k_, 4), 4);
-                dot_s8_.assign(m_ * dot_lda_, 0);
+                dot_s8_ = std::make_unique_for_overwrite<std::int8_t[]>(m_ * dot_lda_);
             } else {
                 dot_lda_ = std::max<std::size_t>(k_ * terms_, 1);  // portable layout: t * K + k
                 dot_i32_.assign(m_ * dot_lda_, 0);
             }
         }
+    }
+
+    // Every row of the weights in the kernel's layout, on up to `threads` threads.
+    void prepare_rows(unsigned threads) {
         // Rows are independent: large weight matrices are prepared by every thread.
         constexpr std::size_t rows_per_task = 64;
         const std::size_t tasks = (m_ + rows_per_task - 1) / rows_per_task;
-        const unsigned threads = m_ * k_ * std::max<std::size_t>(terms_, 1) >= (std::size_t{1} << 18) ? options_.threads : 1U;
+        if (m_ * k_ * std::max<std::size_t>(terms_, 1) < (std::size_t{1} << 18)) threads = 1;
         parallel_for(tasks, threads, [&](std::size_t task) {
             const std::size_t end = std::min(m_, (task + 1) * rows_per_task);
             for (std::size_t m = task * rows_per_task; m < end; ++m) prepare_row(m);
@@ -244,10 +265,12 @@ private:
         }
         if (p == kernel_path::table && path_.vbmi) correction += depth * plan_.plane_base();
         if (p == kernel_path::error_plane && path_.vbmi) correction += -128 * depth;
-        if (!dot_s8_.empty()) {
+        if (dot_s8_) {
             const multiplier_plan& dot = *factor_plan_;
             const std::size_t padded = round_up(k_, 4);
-            std::int8_t* row = dot_s8_.data() + m * dot_lda_;
+            std::int8_t* row = dot_s8_.get() + m * dot_lda_;
+            for (std::size_t t = 0; t < terms_; ++t) std::memset(row + t * padded + k_, 0, padded - k_);
+            if (dot_lda_ > terms_ * padded) std::memset(row + terms_ * padded, 0, dot_lda_ - terms_ * padded);
             std::int64_t sum = 0;  // of the true weight factors (used for signed operands)
             if (terms_ == 1 && dot.is_exact() && w_.col_stride == 1 && k_ > 0) {
                 // Exact: s8 weights as they are; u8 weights shifted by -128 (the top bit flipped).
@@ -330,7 +353,7 @@ private:
             kernels::vnni_pack_panel(rows, k_, terms_, factor_plan_->activation_factors_u8(), identity, flip, k4,
                                      packed, sums);
         }
-        kernels::vnni_dot_panel(dot_s8_.data() + m0 * dot_lda_, dot_lda_, m1 - m0, packed, k4, raw, ldr);
+        kernels::vnni_dot_panel(dot_s8_.get() + m0 * dot_lda_, dot_lda_, m1 - m0, packed, k4, raw, ldr);
         if (!signed_) {
             for (std::size_t n = 0; n < width; ++n) column_correction[n] = wrap_add(column_correction[n], 128 * std::int64_t{sums[n]});
         }
@@ -495,7 +518,7 @@ private:
     const multiplier_plan* factor_plan_ = nullptr;  // the decomposition the dot paths use
     std::size_t terms_ = 0;
     std::size_t dot_lda_ = 0;
-    std::vector<std::int8_t> dot_s8_;    // expanded weight factors, VNNI (biased s8)
+    std::unique_ptr<std::int8_t[]> dot_s8_;  // expanded weight factors, VNNI (biased s8)
     std::vector<std::int32_t> dot_i32_;  // expanded weight factors, portable (true values)
 };
 
