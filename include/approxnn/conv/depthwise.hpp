@@ -125,7 +125,7 @@ void exact(const geometry& g, const T* input, const T* filters, Out* output, con
         }
         row_term[o] = -za * sum + depth * za * zw;
     }
-    parallel_for(g.batch * g.out_h, options.threads, [&](std::size_t task) {
+    parallel_for_affine(g.batch * g.out_h, options.threads, [&](std::size_t task) {  // same rows, same core
         const std::size_t b = task / g.out_h;
         const std::size_t y = task % g.out_h;
         std::vector<std::int32_t> acc(oc);
@@ -190,17 +190,28 @@ void lookup(const gemm::multiplier_plan& plan, const geometry& g, const T* input
     if (planes.size() < g.batch * g.channels * plane_size) planes.resize(g.batch * g.channels * plane_size);
     const auto* codes_in = reinterpret_cast<const std::uint8_t*>(input);
     // One plane row (of every channel) per task: the padding code za, then the input row's pixels.
-    parallel_for(g.batch * plane_h, options.threads, [&](std::size_t task) {
+    // Both passes split their rows over the threads the same way (parallel_for_affine): a thread reads mostly
+    // plane rows that it filled itself, and fills rows whose lines are still in its cache from the previous call.
+    parallel_for_affine(g.batch * plane_h, options.threads, [&, plane_size, plane_w](std::size_t task) {
+        // Locals: stores through uint8_t pointers may alias the captured sizes, which g++ would reload per byte.
+        const std::size_t channels = g.channels;
+        const std::size_t width = g.width;
         const std::size_t b = task / plane_h;
         const std::size_t py = task % plane_h;
-        std::uint8_t* row = planes.data() + b * g.channels * plane_size + py * plane_w;
-        for (std::size_t c = 0; c < g.channels; ++c) std::memset(row + c * plane_size, za, plane_w);
-        if (py < g.pad_top || py - g.pad_top >= g.height) return;
-        const std::size_t y = py - g.pad_top;
-        for (std::size_t x = 0; x < g.width; ++x) {
-            const std::uint8_t* pixel = codes_in + ((b * g.height + y) * g.width + x) * g.channels;
-            std::uint8_t* dst = row + x + g.pad_left;
-            for (std::size_t c = 0; c < g.channels; ++c) dst[c * plane_size] = pixel[c];
+        std::uint8_t* row = planes.data() + b * channels * plane_size + py * plane_w;
+        if (py < g.pad_top || py - g.pad_top >= g.height) {
+            for (std::size_t c = 0; c < channels; ++c) std::memset(row + c * plane_size, za, plane_w);
+            return;
+        }
+        for (std::size_t c = 0; c < channels; ++c) {
+            std::memset(row + c * plane_size, za, g.pad_left);
+            std::memset(row + c * plane_size + g.pad_left + width, za, plane_w - g.pad_left - width);
+        }
+        const std::uint8_t* pixels = codes_in + (b * g.height + (py - g.pad_top)) * width * channels;
+        // Channel by channel: contiguous writes into each plane row, strided reads from the (cached) input row.
+        for (std::size_t c = 0; c < channels; ++c) {
+            std::uint8_t* dst = row + c * plane_size + g.pad_left;
+            for (std::size_t x = 0; x < width; ++x) dst[x] = pixels[x * channels + c];
         }
     });
     const auto* weight_codes = reinterpret_cast<const std::uint8_t*>(filters);
@@ -213,7 +224,7 @@ void lookup(const gemm::multiplier_plan& plan, const geometry& g, const T* input
     // Tasks are blocks of output rows (all channels): threads write disjoint rows, never the same cache lines.
     constexpr std::size_t rows_per_task = 4;
     const std::size_t row_blocks = (g.out_h + rows_per_task - 1) / rows_per_task;
-    parallel_for(g.batch * row_blocks, options.threads, [&](std::size_t task) {
+    parallel_for_affine(g.batch * row_blocks, options.threads, [&](std::size_t task) {
         const std::size_t b = task / row_blocks;
         const std::size_t y0 = (task % row_blocks) * rows_per_task;
         const std::size_t y1 = std::min(g.out_h, y0 + rows_per_task);
