@@ -195,6 +195,19 @@ private:
     bool stopping_ = false;
 };
 
+/// The loops below: serial for one thread or inside a task, otherwise on the pool.
+template <class F>
+void parallel_loop(std::size_t tasks, unsigned threads, F& fn, bool affine) {
+    if (threads == 0) threads = hardware_threads();
+    const std::size_t wanted = std::min<std::size_t>(threads, tasks);
+    if (wanted <= 1 || inside_parallel_task) {
+        for (std::size_t t = 0; t < tasks; ++t) fn(t);
+        return;
+    }
+    const std::function<void(std::size_t)> call = [&fn](std::size_t t) { fn(t); };
+    thread_pool::instance().run(tasks, static_cast<unsigned>(wanted - 1), call, affine);
+}
+
 }  // namespace detail
 
 /// The most threads a parallel region can run on (the pool's workers and the caller).
@@ -203,28 +216,14 @@ inline unsigned parallel_capacity() { return detail::thread_pool::instance().cap
 /// Calls fn(task) for task in [0, tasks) on at most `threads` threads (0: all hardware threads; 1: serially).
 template <class F>
 void parallel_for(std::size_t tasks, unsigned threads, F&& fn) {
-    if (threads == 0) threads = hardware_threads();
-    const std::size_t wanted = std::min<std::size_t>(threads, tasks);
-    if (wanted <= 1 || detail::inside_parallel_task) {
-        for (std::size_t t = 0; t < tasks; ++t) fn(t);
-        return;
-    }
-    const std::function<void(std::size_t)> call = [&fn](std::size_t t) { fn(t); };
-    detail::thread_pool::instance().run(tasks, static_cast<unsigned>(wanted - 1), call);
+    detail::parallel_loop(tasks, threads, fn, false);
 }
 
 /// Calls fn(task) for task in [0, tasks) on at most `threads` threads (0: all hardware threads; 1: serially), with
 /// a stable task-to-thread mapping (see the top of this file).
 template <class F>
 void parallel_for_affine(std::size_t tasks, unsigned threads, F&& fn) {
-    if (threads == 0) threads = hardware_threads();
-    const std::size_t wanted = std::min<std::size_t>(threads, tasks);
-    if (wanted <= 1 || detail::inside_parallel_task) {
-        for (std::size_t t = 0; t < tasks; ++t) fn(t);
-        return;
-    }
-    const std::function<void(std::size_t)> call = [&fn](std::size_t t) { fn(t); };
-    detail::thread_pool::instance().run(tasks, static_cast<unsigned>(wanted - 1), call, true);
+    detail::parallel_loop(tasks, threads, fn, true);
 }
 
 }  // namespace approxnn
