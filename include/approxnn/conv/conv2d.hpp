@@ -327,8 +327,8 @@ void conv2d(const gemm::multiplier_plan& plan, nhwc_view<const T> input, ohwi_vi
         } else {
             constexpr std::size_t pixels_per_task = 256;
             const unsigned threads = pixels * depth >= (std::size_t{1} << 18) ? options.threads : 1U;
-            // Affine: the threads write the pixel ranges whose GEMM column tiles they later compute.
-            parallel_for_affine((pixels + pixels_per_task - 1) / pixels_per_task, threads, [&](std::size_t task) {
+            // parallel_for's schedule: the threads write the pixel ranges whose GEMM column tiles they compute next.
+            parallel_for((pixels + pixels_per_task - 1) / pixels_per_task, threads, [&](std::size_t task) {
                 detail::im2col(input, filters.kernel_h, filters.kernel_w, in_per_group, g, p, s,
                                static_cast<T>(options.activation_zero_point), rows, task * pixels_per_task,
                                std::min(pixels, (task + 1) * pixels_per_task));

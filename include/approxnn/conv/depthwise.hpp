@@ -125,7 +125,7 @@ void exact(const geometry& g, const T* input, const T* filters, Out* output, con
         }
         row_term[o] = -za * sum + depth * za * zw;
     }
-    parallel_for_affine(g.batch * g.out_h, options.threads, [&](std::size_t task) {  // same rows, same core
+    parallel_for(g.batch * g.out_h, options.threads, [&](std::size_t task) {
         const std::size_t b = task / g.out_h;
         const std::size_t y = task % g.out_h;
         std::vector<std::int32_t> acc(oc);
@@ -190,9 +190,9 @@ void lookup(const gemm::multiplier_plan& plan, const geometry& g, const T* input
     if (planes.size() < g.batch * g.channels * plane_size) planes.resize(g.batch * g.channels * plane_size);
     const auto* codes_in = reinterpret_cast<const std::uint8_t*>(input);
     // One plane row (of every channel) per task: the padding code za, then the input row's pixels.
-    // Both passes split their rows over the threads the same way (parallel_for_affine): a thread reads mostly
+    // Both passes split their rows over the threads the same way (parallel_for's schedule): a thread reads mostly
     // plane rows that it filled itself, and fills rows whose lines are still in its cache from the previous call.
-    parallel_for_affine(g.batch * plane_h, options.threads, [&, plane_size, plane_w](std::size_t task) {
+    parallel_for(g.batch * plane_h, options.threads, [&, plane_size, plane_w](std::size_t task) {
         // Locals: stores through uint8_t pointers may alias the captured sizes, which g++ would reload per byte.
         const std::size_t channels = g.channels;
         const std::size_t width = g.width;
@@ -224,7 +224,7 @@ void lookup(const gemm::multiplier_plan& plan, const geometry& g, const T* input
     // Tasks are blocks of output rows (all channels): threads write disjoint rows, never the same cache lines.
     constexpr std::size_t rows_per_task = 4;
     const std::size_t row_blocks = (g.out_h + rows_per_task - 1) / rows_per_task;
-    parallel_for_affine(g.batch * row_blocks, options.threads, [&](std::size_t task) {
+    parallel_for(g.batch * row_blocks, options.threads, [&](std::size_t task) {
         const std::size_t b = task / row_blocks;
         const std::size_t y0 = (task % row_blocks) * rows_per_task;
         const std::size_t y1 = std::min(g.out_h, y0 + rows_per_task);

@@ -170,7 +170,7 @@ public:
             // weights here.
             const std::size_t rows_per_block = round_up((m_ + threads - 1) / threads, 8);
             const std::size_t blocks = (m_ + rows_per_block - 1) / rows_per_block;
-            parallel_for_affine(blocks, threads, [&](std::size_t block) {
+            parallel_for(blocks, threads, [&](std::size_t block) {
                 const std::size_t m0 = block * rows_per_block;
                 const std::size_t m1 = std::min(m_, m0 + rows_per_block);
                 for (std::size_t m = m0; m < m1; ++m) prepare_row(m);
@@ -186,10 +186,10 @@ public:
         const std::size_t rows_per_chunk = round_up((m_ + chunks - 1) / chunks, 8);
         chunks = (m_ + rows_per_chunk - 1) / rows_per_chunk;
         // Each thread takes a contiguous run of tiles, the same one at every call of the same shape
-        // (parallel_for_affine): its prefetchers walk its own part of the activations, and the output lines it
+        // (parallel_for's schedule): its prefetchers walk its own part of the activations, and the output lines it
         // writes are still in its cache from the previous call instead of in another core's.
         const std::size_t tiles = panels * chunks;
-        parallel_for_affine(tiles, threads, [&](std::size_t tile) {
+        parallel_for(tiles, threads, [&](std::size_t tile) {
             const std::size_t panel = tile / chunks;
             const std::size_t m0 = (tile % chunks) * rows_per_chunk;
             const std::size_t n0 = panel * width;

@@ -199,7 +199,7 @@ void spmm_int8(const dcsr_view<std::int8_t>& w, const std::int8_t* x, std::size_
 #endif
     const std::uint32_t scratch_size =
         path == dcsr_path::scalar || single_column ? 0 : 17 * dcsr_max_row_groups(w) + 16;
-    parallel_for_affine(chunks.size(), options.threads, [&](std::size_t t) {  // same rows on the same core
+    parallel_for(chunks.size(), options.threads, [&](std::size_t t) {
         const dcsr_row_chunk& c = chunks[t];
         std::vector<std::int32_t> scratch(scratch_size);
         switch (path) {
