@@ -399,7 +399,7 @@ int main(int argc, char** argv) {
     app.add_flag("!--no-baselines", o.baselines, "skip the baselines (one multiplier everywhere; full retraining per OP)");
     app.add_flag("!--no-full-retraining", o.full_retraining,
                  "skip retraining a separate model per OP with the same budget (the shared fine-tuning's reference; "
-                 "about 1.5 minutes)");
+                 "about a minute: 3 x 22 s measured in the main job)");
     app.add_option("--baseline-images", o.baseline_images, "test images for the one-multiplier curve")
         ->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--output", o.base.output, "output directory (default approxnn-output/qos/<model>)");
